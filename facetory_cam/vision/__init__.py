@@ -1,0 +1,1 @@
+"""Face perception: detection, landmarks, tracking, masks."""

@@ -1,0 +1,79 @@
+"""Opens the models a pipeline needs, once, on the configured backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from facetory_cam.interfaces import InferenceBackend
+from facetory_cam.models.backends import open_backend
+from facetory_cam.models.store import ModelStore
+from facetory_cam.vision.detector import FULL_RANGE, SHORT_RANGE, DetectorConfig, FaceDetector
+from facetory_cam.vision.landmarks import FaceMesh, IrisRefiner
+from facetory_cam.vision.segmentation import GENERAL, LANDSCAPE, PersonSegmenter
+from facetory_cam.vision.tracker import FaceTracker, SmoothingParams
+
+DETECTORS: dict[str, DetectorConfig] = {"short": SHORT_RANGE, "full": FULL_RANGE}
+
+
+@dataclass
+class Perception:
+    """Model sessions shared by the trackers of one process (one owner thread)."""
+
+    store: ModelStore
+    backend: str = "auto"
+    threads: int = 1
+    _sessions: dict[str, InferenceBackend] = field(default_factory=dict, repr=False)
+
+    def session(self, model: str) -> InferenceBackend:
+        if model not in self._sessions:
+            self._sessions[model] = open_backend(self.store, model, prefer=self.backend, threads=self.threads)
+        return self._sessions[model]
+
+    def detector(self, kind: str = "short", min_score: float | None = None) -> FaceDetector:
+        if kind not in DETECTORS:
+            raise ValueError(f"unknown detector {kind!r}; choose short or full")
+        cfg = DETECTORS[kind]
+        return FaceDetector(self.session(cfg.model), cfg, min_score=min_score)
+
+    def mesh(self) -> FaceMesh:
+        return FaceMesh(self.session("face_landmark"))
+
+    def iris(self) -> IrisRefiner:
+        return IrisRefiner(self.session("iris_landmark"))
+
+    def segmenter(self, *, landscape: bool) -> PersonSegmenter:
+        if landscape:
+            return PersonSegmenter(self.session(LANDSCAPE), width=256, height=144)
+        return PersonSegmenter(self.session(GENERAL), width=256, height=256)
+
+    def tracker(
+        self,
+        *,
+        static: bool = False,
+        max_faces: int = 4,
+        detector: str | None = None,
+        min_detection_score: float | None = None,
+        detect_period: int = 15,
+        min_presence: float = 0.5,
+        new_track_iou: float = 0.3,
+        refine_iris: bool = True,
+        smoothing: SmoothingParams | None = None,
+    ) -> FaceTracker:
+        """A tracker for one source; photos (static) default to the full-range detector."""
+        kind = detector or ("full" if static else "short")
+        return FaceTracker(
+            detector=self.detector(kind, min_detection_score),
+            mesh=self.mesh(),
+            iris=self.iris() if refine_iris else None,
+            max_faces=max_faces,
+            detect_period=detect_period,
+            min_presence=min_presence,
+            new_track_iou=new_track_iou,
+            smoothing=smoothing,
+            static=static,
+        )
+
+    def close(self) -> None:
+        for s in self._sessions.values():
+            s.close()
+        self._sessions.clear()

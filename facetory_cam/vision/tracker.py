@@ -1,0 +1,204 @@
+"""Multi-face tracking in the manner of MediaPipe's face mesh graph.
+
+The detector runs only when fewer than ``max_faces`` are tracked: every frame
+while nothing is tracked, every ``detect_period`` frames otherwise to pick up
+newcomers. Each tracked face is re-cropped from its previous landmarks, dropped
+when the mesh's presence score falls below threshold, refined to 478 points with
+the iris model, and smoothed with a One Euro filter. All crops of a frame go to
+each model in one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from facetory_cam.vision.detector import Detection, FaceDetector
+from facetory_cam.vision.geometry import Roi, iou
+from facetory_cam.vision.landmarks import FaceMesh, IrisRefiner, roi_from_detection, roi_from_landmarks
+from facetory_cam.vision.smoothing import OneEuroFilter
+
+DUPLICATE_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class Face:
+    """One tracked face in image pixels."""
+
+    track_id: int
+    score: float  # detector confidence when the track started
+    presence: float  # face-mesh presence probability this frame
+    box: tuple[float, float, float, float]  # bounds of the landmarks: x0, y0, x1, y1
+    landmarks: np.ndarray  # (478, 3) float32, or (468, 3) without iris refinement
+
+    @property
+    def size(self) -> float:
+        return float(max(self.box[2] - self.box[0], self.box[3] - self.box[1]))
+
+
+@dataclass(frozen=True)
+class SmoothingParams:
+    min_cutoff: float
+    beta: float
+    d_cutoff: float = 1.0
+
+
+@dataclass
+class _Track:
+    track_id: int
+    roi: Roi
+    score: float
+    smoother: OneEuroFilter | None = None
+    age: int = 0
+    last: np.ndarray | None = field(default=None, repr=False)
+
+
+def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    pts = landmarks[:468, :2]
+    return float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())
+
+
+def _rotate(image: np.ndarray, quarter_turns: int) -> np.ndarray:
+    codes = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    return cv2.rotate(image, codes[quarter_turns])
+
+
+def _unrotate_detection(det: Detection, quarter_turns: int, width: int, height: int) -> Detection:
+    """Map a detection found on the image rotated clockwise by quarter_turns x 90 degrees back."""
+
+    def back(p: np.ndarray) -> np.ndarray:
+        x, y = p[..., 0], p[..., 1]
+        if quarter_turns == 1:  # rotated: x' = H - 1 - y, y' = x
+            return np.stack([y, height - 1 - x], axis=-1)
+        if quarter_turns == 2:
+            return np.stack([width - 1 - x, height - 1 - y], axis=-1)
+        return np.stack([width - 1 - y, x], axis=-1)
+
+    corners = back(np.array([[det.box[0], det.box[1]], [det.box[2], det.box[3]]], dtype=np.float64))
+    x0, y0 = corners.min(axis=0)
+    x1, y1 = corners.max(axis=0)
+    return Detection((float(x0), float(y0), float(x1), float(y1)), det.score, back(det.keypoints.astype(np.float64)).astype(np.float32))
+
+
+class FaceTracker:
+    """Tracks faces across frames of one source (or finds them in one photo in static mode)."""
+
+    def __init__(
+        self,
+        *,
+        detector: FaceDetector,
+        mesh: FaceMesh,
+        iris: IrisRefiner | None,
+        max_faces: int = 4,
+        detect_period: int = 15,
+        min_presence: float = 0.5,
+        new_track_iou: float = 0.3,
+        smoothing: SmoothingParams | None = None,
+        static: bool = False,
+    ) -> None:
+        if max_faces < 1:
+            raise ValueError("max_faces must be at least 1")
+        self.detector = detector
+        self.mesh = mesh
+        self.iris = iris
+        self.max_faces = max_faces
+        self.detect_period = max(1, detect_period)
+        self.min_presence = min_presence
+        self.new_track_iou = new_track_iou
+        self.smoothing = None if static else smoothing
+        self.static = static
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._frame = 0
+        self._last_detect = -(10**9)
+        self._last_t: float | None = None
+        self.detector_runs = 0
+
+    def reset(self) -> None:
+        self._tracks.clear()
+        self._last_t = None
+        self._last_detect = -(10**9)
+
+    def _detect(self, image: np.ndarray) -> list[Detection]:
+        self.detector_runs += 1
+        dets = self.detector.detect([image])[0]
+        if dets or not self.static:
+            return dets
+        # Photos may be sideways: try the other three orientations before giving up.
+        h, w = image.shape[:2]
+        for turns in (1, 3, 2):
+            found = self.detector.detect([_rotate(image, turns)])[0]
+            if found:
+                return [_unrotate_detection(d, turns, w, h) for d in found]
+        return []
+
+    def process(self, image: np.ndarray, timestamp: float | None = None) -> list[Face]:
+        """Faces in an RGB uint8 image; in tracking mode timestamps (seconds) must increase."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+        if self.static:
+            self.reset()
+        elif timestamp is not None:
+            if self._last_t is not None and timestamp <= self._last_t:
+                raise ValueError(f"timestamp {timestamp} is not after the previous frame's {self._last_t}")
+            self._last_t = timestamp
+        t = self._frame / 30.0 if timestamp is None else timestamp
+        self._frame += 1
+
+        candidates: list[_Track] = list(self._tracks)
+        tracked = len(self._tracks)
+        due = self._frame - 1 - self._last_detect >= self.detect_period
+        if tracked < self.max_faces and (tracked == 0 or due or self.static):
+            self._last_detect = self._frame - 1
+            boxes = [t.roi.bounds() for t in self._tracks]
+            for det in self._detect(image):
+                if len(candidates) >= self.max_faces:
+                    break
+                if any(iou(det.box, b) > self.new_track_iou for b in boxes):
+                    continue
+                candidates.append(_Track(-1, roi_from_detection(det), det.score))
+                boxes.append(det.box)
+
+        if not candidates:
+            self._tracks = []
+            return []
+        results = self.mesh.run(image, [c.roi for c in candidates])
+        if self.static:  # a second pass from the mesh's own crop is tighter than the detector's box
+            results = self.mesh.run(image, [roi_from_landmarks(r.landmarks) for r in results])
+
+        kept: list[tuple[_Track, np.ndarray, float]] = []
+        for cand, res in zip(candidates, results):
+            if res.presence < self.min_presence:
+                continue
+            box = landmark_box(res.landmarks)
+            if any(iou(box, landmark_box(k[1])) > DUPLICATE_IOU for k in kept):
+                continue  # two crops converged on one face: keep the older track
+            kept.append((cand, res.landmarks, res.presence))
+
+        meshes = [k[1] for k in kept]
+        full = self.iris.run(image, meshes) if self.iris is not None and kept else meshes
+
+        faces: list[Face] = []
+        tracks: list[_Track] = []
+        for (track, raw_mesh, presence), raw in zip(kept, full):
+            if track.track_id < 0:
+                track.track_id = self._next_id
+                self._next_id += 1
+            track.roi = roi_from_landmarks(raw_mesh)
+            track.age += 1
+            out = raw
+            if self.smoothing is not None:
+                if track.smoother is None:
+                    p = self.smoothing
+                    track.smoother = OneEuroFilter(min_cutoff=p.min_cutoff, beta=p.beta, d_cutoff=p.d_cutoff)
+                size = max(track.roi.width / 1.5, 1.0)
+                out = track.smoother(raw, t, scale=size).astype(np.float32)
+            tracks.append(track)
+            faces.append(Face(track.track_id, track.score, presence, landmark_box(out), out))
+        self._tracks = [] if self.static else tracks
+        if self.static:
+            faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+            faces = [Face(i, f.score, f.presence, f.box, f.landmarks) for i, f in enumerate(faces)]
+        return faces
