@@ -165,8 +165,13 @@ class FaceTracker:
             self._tracks = []
             return []
         results = self.mesh.run(image, [c.roi for c in candidates])
-        if self.static:  # a second pass from the mesh's own crop is tighter than the detector's box
-            results = self.mesh.run(image, [roi_from_landmarks(r.landmarks) for r in results])
+        # A new face gets a second pass from the mesh's own crop, which is tighter than the
+        # detector's box: its first landmarks then match the ones tracking will produce.
+        fresh = [i for i, c in enumerate(candidates) if c.track_id < 0 and results[i].presence >= self.min_presence]
+        if fresh:
+            again = self.mesh.run(image, [roi_from_landmarks(results[i].landmarks) for i in fresh])
+            for i, res in zip(fresh, again):
+                results[i] = res
 
         kept: list[tuple[_Track, np.ndarray, float]] = []
         for cand, res in zip(candidates, results):

@@ -1,0 +1,5 @@
+import sys
+
+from facetory_cam.cli import main
+
+sys.exit(main())

@@ -1,0 +1,224 @@
+"""The ``facetory`` command line. Machine-readable output goes to stdout; logs to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from facetory_cam.errors import FacetoryError
+
+log = logging.getLogger("facetory")
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from facetory_cam.config import load_settings
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "cache_dir", None):
+        overrides.setdefault("models", {})["cache_dir"] = args.cache_dir
+    if getattr(args, "backend", None):
+        overrides.setdefault("models", {})["backend"] = args.backend
+    if getattr(args, "threads", None):
+        overrides.setdefault("models", {})["threads"] = args.threads
+    return load_settings(config_file=args.config, overrides=overrides)
+
+
+def _store(settings: Any) -> Any:
+    from facetory_cam.models.store import ModelStore
+
+    return ModelStore(settings.models.cache_dir)
+
+
+def cmd_models_fetch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    store = _store(_settings(args))
+    with tqdm(total=len(store.manifest.models), desc="models", unit="model", file=sys.stderr) as bar:
+        paths = store.fetch(Path(args.from_wheel) if args.from_wheel else None, progress=lambda e: bar.update(1))
+    for p in paths:
+        print(p)
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    store = _store(_settings(args))
+    rows = [store.status(m.name) for m in store.manifest.models]
+    if args.json:
+        print(json.dumps([{"name": r.name, "path": str(r.path), "present": r.present, "verified": r.verified, "detail": r.detail} for r in rows], indent=2))
+    else:
+        for r in rows:
+            print(f"{'ok ' if r.verified else 'BAD'} {r.name:34s} {r.detail:24s} {r.path}")
+    if not all(r.verified for r in rows):
+        print("some models are missing or corrupt: run `facetory models fetch`", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_models_bench(args: argparse.Namespace) -> int:
+    from facetory_cam.models.bench import format_table, run_model_bench
+
+    settings = _settings(args)
+    results = run_model_bench(
+        _store(settings),
+        models=args.model or None,
+        batches=tuple(args.batch),
+        backends=args.backends or None,
+        iters=args.iters,
+        threads=settings.models.threads,
+        litert=not args.no_litert,
+    )
+    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from facetory_cam.errors import NoFaceError
+    from facetory_cam.imageio import load_image
+    from facetory_cam.vision.perception import Perception
+
+    settings = _settings(args)
+    image = load_image(args.image)
+    perception = Perception(_store(settings), backend=settings.models.backend, threads=settings.models.threads)
+    tracker = perception.tracker(
+        static=True,
+        max_faces=args.max_faces,
+        detector=args.detector,
+        min_detection_score=args.min_score,
+        min_presence=settings.tracker.min_presence,
+        refine_iris=settings.tracker.refine_iris,
+    )
+    faces = tracker.process(image)
+    h, w = image.shape[:2]
+    if args.draw:
+        from facetory_cam.vision.draw import draw_faces
+
+        draw_faces(image, faces, feather=settings.masks.feather_px, path=Path(args.draw))
+    if not faces:
+        raise NoFaceError(f"{args.image}: no face found")
+    if args.json:
+        out = {
+            "faces": [
+                {
+                    "track_id": f.track_id,
+                    "score": round(f.score, 4),
+                    "presence": round(f.presence, 4),
+                    "box": [round(v, 2) for v in f.box],
+                    "landmarks": [[round(float(v), 2) for v in p] for p in f.landmarks],
+                }
+                for f in faces
+            ],
+            "image": {"width": w, "height": h},
+        }
+        print(json.dumps(out))
+    else:
+        for f in faces:
+            x0, y0, x1, y1 = f.box
+            print(f"face {f.track_id}: score {f.score:.3f}  box ({x0:.0f}, {y0:.0f}) - ({x1:.0f}, {y1:.0f})  {len(f.landmarks)} landmarks")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Detect faces on a public-domain portrait shipped with scikit-image and draw the result."""
+    import skimage.data
+
+    from facetory_cam.models.store import ModelError
+    from facetory_cam.vision.draw import draw_faces
+    from facetory_cam.vision.perception import Perception
+
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        store.require("face_landmark")
+    except ModelError:
+        log.info("fetching model weights first")
+        store.fetch()
+    image = skimage.data.astronaut()
+    perception = Perception(store, backend=settings.models.backend, threads=settings.models.threads)
+    faces = perception.tracker(static=True, max_faces=4).process(image)
+    out = Path(args.output)
+    draw_faces(image, faces, feather=settings.masks.feather_px, path=out)
+    print(json.dumps({"faces": len(faces), "landmarks": [len(f.landmarks) for f in faces], "output": str(out)}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facetory", description="Face-filter virtual camera.")
+    parser.add_argument("--config", type=Path, default=None, help="TOML config file (default: the user config dir)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--cache-dir", type=Path, default=None, help="model cache directory")
+        p.add_argument("--backend", default=None, help="auto, onnx-tensorrt, onnx-cuda, torch-cuda, onnx-cpu or torch-cpu")
+        p.add_argument("--threads", type=int, default=None, help="CPU threads per model")
+
+    models = sub.add_parser("models", help="fetch, list and benchmark model weights")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    fetch = msub.add_parser("fetch", help="download the MediaPipe wheel with pip and extract verified weights")
+    fetch.add_argument("--from-wheel", default=None, help="use a wheel file you already have (offline)")
+    common(fetch)
+    fetch.set_defaults(func=cmd_models_fetch)
+    lst = msub.add_parser("list", help="show which models are present and verified")
+    lst.add_argument("--json", action="store_true")
+    common(lst)
+    lst.set_defaults(func=cmd_models_list)
+    bench = msub.add_parser("bench", help="per-model latency on every backend, against LiteRT")
+    bench.add_argument("--model", action="append", help="model name (repeatable; default: all)")
+    bench.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    bench.add_argument("--backends", nargs="+", default=None)
+    bench.add_argument("--iters", type=int, default=100)
+    bench.add_argument("--no-litert", action="store_true", help="skip the LiteRT reference")
+    bench.add_argument("--json", action="store_true")
+    common(bench)
+    bench.set_defaults(func=cmd_models_bench)
+
+    detect = sub.add_parser("detect", help="find faces and their 478 landmarks in an image")
+    detect.add_argument("image")
+    detect.add_argument("--json", action="store_true", help="print faces as JSON")
+    detect.add_argument("--draw", default=None, metavar="OUT.png", help="write the image with boxes, landmarks and regions")
+    detect.add_argument("--max-faces", type=int, default=32)
+    detect.add_argument("--detector", choices=["short", "full"], default="full")
+    detect.add_argument("--min-score", type=float, default=None, help="detector score threshold")
+    common(detect)
+    detect.set_defaults(func=cmd_detect)
+
+    demo = sub.add_parser("demo", help="run face tracking on a bundled public-domain portrait")
+    demo.add_argument("-o", "--output", default="facetory-demo.png")
+    common(demo)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except FacetoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # output piped into head and the like
+        return 0
+    except Exception as exc:  # the CLI never shows a traceback for an operational failure
+        from facetory_cam.models.backends import NoBackendError
+        from facetory_cam.models.store import ModelError
+
+        if isinstance(exc, (ModelError, NoBackendError, ValueError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if args.verbose:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

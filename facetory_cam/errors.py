@@ -1,0 +1,21 @@
+"""Errors a user can act on; the CLI prints their message and exits with their code."""
+
+from __future__ import annotations
+
+
+class FacetoryError(Exception):
+    """Base of errors that carry a user-facing message and an exit code."""
+
+    exit_code = 1
+
+
+class ImageError(FacetoryError):
+    """The input is not a readable, reasonably sized image."""
+
+    exit_code = 2
+
+
+class NoFaceError(FacetoryError):
+    """The image was read but no face was found in it."""
+
+    exit_code = 3

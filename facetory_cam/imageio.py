@@ -1,0 +1,50 @@
+"""Safe image decoding for user-supplied files.
+
+Pillow reads only the header first, so a decompression bomb is refused before
+any pixel is allocated; EXIF orientation is applied so phone photos are upright.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from facetory_cam.errors import ImageError
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_PIXELS = 100_000_000  # 100 megapixels
+
+
+def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES) -> np.ndarray:
+    """Decode ``path`` to an RGB uint8 array, or raise ImageError saying what is wrong."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"{p}: no such file")
+    if not p.is_file():
+        raise ImageError(f"{p}: not a regular file")
+    size = p.stat().st_size
+    if size == 0:
+        raise ImageError(f"{p}: the file is empty")
+    if size > max_bytes:
+        raise ImageError(f"{p}: {size / 1e6:.0f} MB is larger than the {max_bytes / 1e6:.0f} MB limit")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise ImageError(f"{p}: {w}x{h} pixels is more than the {max_pixels / 1e6:.0f}-megapixel limit")
+                if w < 8 or h < 8:
+                    raise ImageError(f"{p}: {w}x{h} is too small to hold a face")
+                im = ImageOps.exif_transpose(im)
+                rgb = im.convert("RGB")
+                return np.asarray(rgb, dtype=np.uint8).copy()
+    except ImageError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{p}: not an image this program can read") from exc
+    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{p}: the image could not be decoded ({exc})") from exc
