@@ -44,7 +44,9 @@ def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS, max_bytes: int
                 return np.asarray(rgb, dtype=np.uint8).copy()
     except ImageError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{p}: too many pixels to decode safely (limit {max_pixels / 1e6:.0f} megapixels)") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"{p}: not an image this program can read") from exc
-    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (OSError, ValueError) as exc:
         raise ImageError(f"{p}: the image could not be decoded ({exc})") from exc

@@ -150,20 +150,27 @@ class _Binary(nn.Module):
 
 
 class _PReLU(nn.Module):
-    """Per-channel PReLU written as relu(x) + alpha*min(x, 0).
+    """Per-channel PReLU as x + (1 - alpha) * relu(-x), with both products as 1x1 depthwise convs.
 
-    Same function as nn.PReLU, but ONNX Runtime's PRelu kernel is several times
-    slower on CPU than the Relu/Min/Mul/Add it becomes this way.
+    The same function as nn.PReLU, but ONNX Runtime's CPU PRelu kernel breaks its
+    blocked (NCHWc) conv layout and was the slowest op of the face mesh. As two
+    depthwise convs, one with a fused Relu and one with the residual add fused,
+    the whole block stays inside ORT's fast conv path.
     """
 
     def __init__(self, op: Op, graph: Graph) -> None:
         super().__init__()
         alpha = graph.tensors[op.inputs[1]].data
         assert alpha is not None
-        self.alpha = nn.Parameter(torch.from_numpy(alpha.reshape(1, -1, 1, 1).astype(np.float32)))
+        c = alpha.size
+        self.negate = nn.Conv2d(c, c, 1, groups=c, bias=False)
+        self.scale = nn.Conv2d(c, c, 1, groups=c, bias=False)
+        with torch.no_grad():
+            self.negate.weight.fill_(-1.0)
+            self.scale.weight.copy_(torch.from_numpy(1.0 - alpha.reshape(c, 1, 1, 1).astype(np.float32)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x) + self.alpha * torch.clamp(x, max=0.0)
+        return self.scale(torch.relu(self.negate(x))) + x
 
 
 class _Pad(nn.Module):
