@@ -15,7 +15,7 @@ from facetory_cam.models.loader import build_torch_model, model_input_example
 from facetory_cam.models.store import ModelStore
 
 OPSET = 17
-EXPORTER_VERSION = "1"
+EXPORTER_VERSION = "2"
 
 
 def onnx_path(store: ModelStore, name: str) -> Path:
@@ -33,7 +33,7 @@ def export_onnx(store: ModelStore, name: str, *, force: bool = False) -> Path:
     if target.is_file() and not force:
         return target
     entry = store.manifest.entry(name)
-    module = build_torch_model(store, name)
+    module = build_torch_model(store, name, for_export=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     os.close(fd)

@@ -9,9 +9,9 @@ from facetory_cam.models.tflite_graph import load_graph
 from facetory_cam.models.torch_graph import TFLiteModule
 
 
-def build_torch_model(store: ModelStore, name: str) -> TFLiteModule:
+def build_torch_model(store: ModelStore, name: str, *, for_export: bool = False) -> TFLiteModule:
     """Read the model's weights from its .tflite file (hash-checked) into an eval-mode module."""
-    module = TFLiteModule(load_graph(store.read_verified(name)))
+    module = TFLiteModule(load_graph(store.read_verified(name)), for_export=for_export)
     module.eval()
     for p in module.parameters():
         p.requires_grad_(False)

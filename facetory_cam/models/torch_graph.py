@@ -150,27 +150,30 @@ class _Binary(nn.Module):
 
 
 class _PReLU(nn.Module):
-    """Per-channel PReLU as x + (1 - alpha) * relu(-x), with both products as 1x1 depthwise convs.
+    """Per-channel PReLU, in one of two equal forms chosen for the runtime.
 
-    The same function as nn.PReLU, but ONNX Runtime's CPU PRelu kernel breaks its
-    blocked (NCHWc) conv layout and was the slowest op of the face mesh. As two
-    depthwise convs, one with a fused Relu and one with the residual add fused,
-    the whole block stays inside ORT's fast conv path.
+    Eager torch: relu(x) + alpha * min(x, 0), cheap elementwise ops. For ONNX
+    export (``as_conv``): x + (1 - alpha) * relu(-x) with both products as 1x1
+    depthwise convs, because ONNX Runtime's CPU PRelu kernel breaks its blocked
+    (NCHWc) conv layout and was the slowest op of the face mesh; as convs, with a
+    fused Relu and a fused residual add, the block stays in ORT's fast conv path.
     """
 
-    def __init__(self, op: Op, graph: Graph) -> None:
+    def __init__(self, op: Op, graph: Graph, as_conv: bool = False) -> None:
         super().__init__()
         alpha = graph.tensors[op.inputs[1]].data
         assert alpha is not None
         c = alpha.size
-        self.negate = nn.Conv2d(c, c, 1, groups=c, bias=False)
-        self.scale = nn.Conv2d(c, c, 1, groups=c, bias=False)
-        with torch.no_grad():
-            self.negate.weight.fill_(-1.0)
-            self.scale.weight.copy_(torch.from_numpy(1.0 - alpha.reshape(c, 1, 1, 1).astype(np.float32)))
+        self.as_conv = as_conv
+        self.alpha = nn.Parameter(torch.from_numpy(alpha.reshape(1, c, 1, 1).astype(np.float32)))
+        self.register_buffer("negate", torch.full((c, 1, 1, 1), -1.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale(torch.relu(self.negate(x))) + x
+        if not self.as_conv:
+            return torch.relu(x) + self.alpha * torch.clamp(x, max=0.0)
+        c = x.shape[1]
+        neg = torch.relu(F.conv2d(x, self.negate, groups=c))
+        return F.conv2d(neg, (1.0 - self.alpha).reshape(c, 1, 1, 1), groups=c) + x
 
 
 class _Pad(nn.Module):
@@ -288,9 +291,12 @@ _BUILDERS: dict[str, Callable[[Op, Graph], nn.Module]] = {
 
 
 class TFLiteModule(nn.Module):
-    """The whole graph as a torch module: input NHWC float32 batch, outputs as in the .tflite."""
+    """The whole graph as a torch module: input NHWC float32 batch, outputs as in the .tflite.
 
-    def __init__(self, graph: Graph) -> None:
+    ``for_export`` picks op forms that ONNX Runtime runs fastest (same function).
+    """
+
+    def __init__(self, graph: Graph, *, for_export: bool = False) -> None:
         super().__init__()
         if len(graph.inputs) != 1:
             raise TFLiteFormatError("expected a single-input model")
@@ -301,7 +307,8 @@ class TFLiteModule(nn.Module):
             if builder is None:
                 raise TFLiteFormatError(f"unsupported TFLite op {op.kind}")
             live = [i for i in op.inputs if i >= 0 and graph.tensors[i].data is None]
-            self.layers.append(builder(op, graph))
+            layer = _PReLU(op, graph, as_conv=True) if for_export and op.kind == "PRELU" else builder(op, graph)
+            self.layers.append(layer)
             self.wiring.append((live, op.outputs[0]))
         self.input_index = graph.inputs[0]
         self.output_indices = list(graph.outputs)
