@@ -46,7 +46,7 @@ def _nchw(array: np.ndarray) -> torch.Tensor:
 class _Conv(nn.Module):
     """CONV_2D / DEPTHWISE_CONV_2D with exact TF padding and fused activation."""
 
-    def __init__(self, op: Op, graph: Graph) -> None:
+    def __init__(self, op: Op, graph: Graph, pre_pad: tuple[int, int, int, int] = (0, 0, 0, 0)) -> None:
         super().__init__()
         x, w, b = (graph.tensors[i] for i in op.inputs[:3])
         assert w.data is not None
@@ -66,6 +66,8 @@ class _Conv(nn.Module):
             top, bottom = _same_pads(h_in, kh, o["StrideH"], dh)
             left, right = _same_pads(w_in, kw, o["StrideW"], dw)
             pads = (left, right, top, bottom)
+        elif any(pre_pad):  # a spatial PAD folded in from the op before (see TFLiteModule)
+            pads = pre_pad
         symmetric = pads[0] == pads[1] and pads[2] == pads[3]
         self.pad = nn.Identity() if symmetric else nn.ZeroPad2d(pads)
         self.conv = nn.Conv2d(
@@ -177,7 +179,12 @@ class _PReLU(nn.Module):
 
 
 class _Pad(nn.Module):
-    def __init__(self, op: Op, graph: Graph) -> None:
+    """PAD in NHWC terms. For ONNX export (``as_conv``) a pure channel pad becomes a 1x1
+    conv with identity weights: the same zeros, but ORT keeps its blocked conv layout
+    through it, where a Pad node forces layout conversions for the rest of the network.
+    """
+
+    def __init__(self, op: Op, graph: Graph, as_conv: bool = False) -> None:
         super().__init__()
         p = graph.tensors[op.inputs[1]].data
         assert p is not None and p.shape == (4, 2)
@@ -185,9 +192,17 @@ class _Pad(nn.Module):
             raise TFLiteFormatError("batch padding is not supported")
         # NHWC [[n],[h],[w],[c]] -> F.pad order on NCHW: (w_l, w_r, h_t, h_b, c_0, c_1)
         self.pads = tuple(int(v) for v in (p[2, 0], p[2, 1], p[1, 0], p[1, 1], p[3, 0], p[3, 1]))
+        self.conv: nn.Conv2d | None = None
+        if as_conv and not any(self.pads[:5]):
+            c_in = graph.tensors[op.inputs[0]].shape[3]
+            c_out = c_in + self.pads[5]
+            self.conv = nn.Conv2d(c_in, c_out, 1, bias=False)
+            with torch.no_grad():
+                self.conv.weight.zero_()
+                self.conv.weight[:c_in, :, 0, 0] = torch.eye(c_in)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(x, self.pads)
+        return self.conv(x) if self.conv is not None else F.pad(x, self.pads)
 
 
 class _Resize(nn.Module):
@@ -290,6 +305,42 @@ _BUILDERS: dict[str, Callable[[Op, Graph], nn.Module]] = {
 }
 
 
+_CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def _spatial_pads(graph: Graph, op: Op) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) of a PAD that pads only height and width."""
+    p = graph.tensors[op.inputs[1]].data
+    assert p is not None
+    return int(p[2, 0]), int(p[2, 1]), int(p[1, 0]), int(p[1, 1])
+
+
+def _foldable_pads(graph: Graph) -> dict[int, int]:
+    """Spatial PADs whose only reader is a VALID conv: the conv can pad by itself.
+
+    Returns id(pad op) -> its output tensor index. Folding keeps the math and
+    removes a copy of the activation per layer (the full-range detector has 43).
+    """
+    readers: dict[int, list[Op]] = {}
+    for op in graph.ops:
+        for i in op.inputs:
+            readers.setdefault(i, []).append(op)
+    out: dict[int, int] = {}
+    for op in graph.ops:
+        if op.kind != "PAD":
+            continue
+        p = graph.tensors[op.inputs[1]].data
+        if p is None or p[0].any() or p[3].any():
+            continue
+        users = readers.get(op.outputs[0], [])
+        if op.outputs[0] in graph.outputs or len(users) != 1:
+            continue
+        user = users[0]
+        if user.kind in _CONVS and user.options.get("Padding") == 1 and user.inputs[0] == op.outputs[0]:
+            out[id(op)] = op.outputs[0]
+    return out
+
+
 class TFLiteModule(nn.Module):
     """The whole graph as a torch module: input NHWC float32 batch, outputs as in the .tflite.
 
@@ -302,12 +353,26 @@ class TFLiteModule(nn.Module):
             raise TFLiteFormatError("expected a single-input model")
         self.layers = nn.ModuleList()
         self.wiring: list[tuple[list[int], int]] = []
+        folded = _foldable_pads(graph)
         for op in graph.ops:
             builder = _BUILDERS.get(op.kind)
             if builder is None:
                 raise TFLiteFormatError(f"unsupported TFLite op {op.kind}")
+            if id(op) in folded:
+                continue
+            if op.kind in _CONVS and op.inputs[0] in folded.values():
+                pad_op = next(p for p in graph.ops if id(p) in folded and p.outputs[0] == op.inputs[0])
+                op = Op(op.kind, [pad_op.inputs[0], *op.inputs[1:]], op.outputs, op.options)
+                pad_spec = _spatial_pads(graph, pad_op)
+                self.layers.append(_Conv(op, graph, pre_pad=pad_spec))
+                self.wiring.append(([op.inputs[0]], op.outputs[0]))
+                continue
             live = [i for i in op.inputs if i >= 0 and graph.tensors[i].data is None]
-            layer = _PReLU(op, graph, as_conv=True) if for_export and op.kind == "PRELU" else builder(op, graph)
+            export_forms = {"PRELU": _PReLU, "PAD": _Pad}
+            if for_export and op.kind in export_forms:
+                layer = export_forms[op.kind](op, graph, as_conv=True)
+            else:
+                layer = builder(op, graph)
             self.layers.append(layer)
             self.wiring.append((live, op.outputs[0]))
         self.input_index = graph.inputs[0]
