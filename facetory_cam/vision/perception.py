@@ -59,10 +59,12 @@ class Perception:
         refine_iris: bool = True,
         smoothing: SmoothingParams | None = None,
     ) -> FaceTracker:
-        """A tracker for one source; photos (static) default to the full-range detector."""
+        """A tracker for one source; photos (static) use the full-range detector, then short-range."""
         kind = detector or ("full" if static else "short")
+        fallback = self.detector("short", min_detection_score) if static and kind == "full" else None
         return FaceTracker(
             detector=self.detector(kind, min_detection_score),
+            fallback_detector=fallback,
             mesh=self.mesh(),
             iris=self.iris() if refine_iris else None,
             max_faces=max_faces,

@@ -90,6 +90,7 @@ class FaceTracker:
         *,
         detector: FaceDetector,
         mesh: FaceMesh,
+        fallback_detector: FaceDetector | None = None,
         iris: IrisRefiner | None,
         max_faces: int = 4,
         detect_period: int = 15,
@@ -101,6 +102,7 @@ class FaceTracker:
         if max_faces < 1:
             raise ValueError("max_faces must be at least 1")
         self.detector = detector
+        self.fallback_detector = fallback_detector
         self.mesh = mesh
         self.iris = iris
         self.max_faces = max_faces
@@ -126,7 +128,12 @@ class FaceTracker:
         dets = self.detector.detect([image])[0]
         if dets or not self.static:
             return dets
-        # Photos may be sideways: try the other three orientations before giving up.
+        # Photos: a face that fills (or is cut by) the frame can score low with the full-range
+        # model and well with the short-range one; and photos may be sideways.
+        if self.fallback_detector is not None:
+            dets = self.fallback_detector.detect([image])[0]
+            if dets:
+                return dets
         h, w = image.shape[:2]
         for turns in (1, 3, 2):
             found = self.detector.detect([_rotate(image, turns)])[0]
