@@ -147,3 +147,14 @@ def test_rejects_bad_frames(perception) -> None:
         tracker.process(np.zeros((10, 10), np.uint8), 0.0)
     with pytest.raises(ValueError, match="RGB uint8"):
         tracker.process(np.zeros((10, 10, 3), np.float32), 0.0)
+
+
+def test_tracker_from_settings(perception, face_tile) -> None:
+    from facetory_cam.config import load_settings
+
+    settings = load_settings(overrides={"tracker": {"max_faces": 1, "detect_period": 5}, "smoothing": {"enabled": False}})
+    tracker = perception.tracker_from_settings(settings)
+    assert tracker.max_faces == 1 and tracker.detect_period == 5 and tracker.smoothing is None
+    rng = np.random.default_rng(5)
+    faces = tracker.process(webcam_frame(face_tile, 0.0, rng), 0.0)
+    assert len(faces) == 1 and faces[0].landmarks.shape == (478, 3)

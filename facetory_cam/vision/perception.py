@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from facetory_cam.config import Settings
 from facetory_cam.interfaces import InferenceBackend
 from facetory_cam.models.backends import open_backend
 from facetory_cam.models.store import ModelStore
@@ -73,6 +74,21 @@ class Perception:
             new_track_iou=new_track_iou,
             smoothing=smoothing,
             static=static,
+        )
+
+    def tracker_from_settings(self, settings: Settings, *, static: bool = False) -> FaceTracker:
+        """A tracker configured from the ``tracker`` and ``smoothing`` sections of the settings."""
+        t, sm = settings.tracker, settings.smoothing
+        return self.tracker(
+            static=static,
+            max_faces=t.max_faces,
+            detector=None if static else t.detector,
+            min_detection_score=t.min_detection_score,
+            detect_period=t.detect_period,
+            min_presence=t.min_presence,
+            new_track_iou=t.iou_new_track,
+            refine_iris=t.refine_iris,
+            smoothing=SmoothingParams(sm.min_cutoff, sm.beta, sm.d_cutoff) if sm.enabled else None,
         )
 
     def close(self) -> None:
