@@ -49,7 +49,21 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     store = _store(_settings(args))
     rows = [store.status(m.name) for m in store.manifest.models]
     if args.json:
-        print(json.dumps([{"name": r.name, "path": str(r.path), "present": r.present, "verified": r.verified, "detail": r.detail} for r in rows], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": r.name,
+                        "path": str(r.path),
+                        "present": r.present,
+                        "verified": r.verified,
+                        "detail": r.detail,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
     else:
         for r in rows:
             print(f"{'ok ' if r.verified else 'BAD'} {r.name:34s} {r.detail:24s} {r.path}")
@@ -118,7 +132,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
     else:
         for f in faces:
             x0, y0, x1, y1 = f.box
-            print(f"face {f.track_id}: score {f.score:.3f}  box ({x0:.0f}, {y0:.0f}) - ({x1:.0f}, {y1:.0f})  {len(f.landmarks)} landmarks")
+            print(
+                f"face {f.track_id}: score {f.score:.3f}  box ({x0:.0f}, {y0:.0f}) - ({x1:.0f}, {y1:.0f})"
+                f"  {len(f.landmarks)} landmarks"
+            )
     return 0
 
 
@@ -154,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--cache-dir", type=Path, default=None, help="model cache directory")
-        p.add_argument("--backend", default=None, help="auto, onnx-tensorrt, onnx-cuda, torch-cuda, onnx-cpu or torch-cpu")
+        p.add_argument(
+            "--backend", default=None, help="auto, onnx-tensorrt, onnx-cuda, torch-cuda, onnx-cpu or torch-cpu"
+        )
         p.add_argument("--threads", type=int, default=None, help="CPU threads per model")
 
     models = sub.add_parser("models", help="fetch, list and benchmark model weights")
@@ -180,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     detect = sub.add_parser("detect", help="find faces and their 478 landmarks in an image")
     detect.add_argument("image")
     detect.add_argument("--json", action="store_true", help="print faces as JSON")
-    detect.add_argument("--draw", default=None, metavar="OUT.png", help="write the image with boxes, landmarks and regions")
+    detect.add_argument(
+        "--draw", default=None, metavar="OUT.png", help="write the image with boxes, landmarks and regions"
+    )
     detect.add_argument("--max-faces", type=int, default=32)
     detect.add_argument("--detector", choices=["short", "full"], default="full")
     detect.add_argument("--min-score", type=float, default=None, help="detector score threshold")
@@ -197,7 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         return int(args.func(args))
     except FacetoryError as exc:

@@ -135,9 +135,7 @@ class TrackerSettings(_Section):
         le=1.0,
         description="A detection overlapping every existing track by less than this IoU starts a new track.",
     )
-    refine_iris: bool = Field(
-        default=True, description="Refine eye and iris landmarks (478 points instead of 468)."
-    )
+    refine_iris: bool = Field(default=True, description="Refine eye and iris landmarks (478 points instead of 468).")
 
 
 class SmoothingSettings(_Section):
@@ -147,9 +145,7 @@ class SmoothingSettings(_Section):
     min_cutoff: float = Field(
         default=0.05, gt=0.0, description="Cutoff in Hz for a still face: lower is steadier but lags more."
     )
-    beta: float = Field(
-        default=80.0, ge=0.0, description="How fast the cutoff rises with speed: higher lags less."
-    )
+    beta: float = Field(default=80.0, ge=0.0, description="How fast the cutoff rises with speed: higher lags less.")
     d_cutoff: float = Field(default=1.0, gt=0.0, description="Cutoff in Hz of the speed estimate.")
 
 

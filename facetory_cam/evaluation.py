@@ -99,9 +99,7 @@ def load_dlib_json(path: str | Path, *, include_ignored: bool = False) -> dict[s
     out: dict[str, list[Box]] = {}
     for name, entry in data.items():
         out[name] = [
-            _ltwh(*face["box_ltwh"])
-            for face in entry["faces"]
-            if include_ignored or not face.get("ignore", False)
+            _ltwh(*face["box_ltwh"]) for face in entry["faces"] if include_ignored or not face.get("ignore", False)
         ]
     return out
 
@@ -153,9 +151,7 @@ def points_box(points: np.ndarray) -> Box:
     return (float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max()))
 
 
-def match_boxes(
-    pred: Sequence[Box], gt: Sequence[Box], iou_thresh: float = DETECTION_IOU
-) -> tuple[int, int, int]:
+def match_boxes(pred: Sequence[Box], gt: Sequence[Box], iou_thresh: float = DETECTION_IOU) -> tuple[int, int, int]:
     """Greedy one-to-one matching, highest IoU first; returns (true pos., false pos., false neg.)."""
     pairs = sorted(
         ((box_iou(p, g), i, j) for i, p in enumerate(pred) for j, g in enumerate(gt)),

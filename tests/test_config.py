@@ -117,9 +117,7 @@ def test_config_file_choice(user_file: Path, tmp_path: Path, monkeypatch: pytest
     assert load_settings(config_file=explicit).models.threads == 4
 
 
-def test_named_config_file_must_exist(
-    user_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_named_config_file_must_exist(user_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "missing.toml"
     with pytest.raises(ConfigError, match="missing.toml' does not exist"):
         load_settings(config_file=missing)
@@ -154,20 +152,14 @@ def test_unknown_key_in_file_is_reported(user_file: Path) -> None:
         load_settings()
 
 
-def test_invalid_environment_value_names_the_variable(
-    user_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_invalid_environment_value_names_the_variable(user_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACETORY_MODELS__BACKEND", "cuda")
-    with pytest.raises(
-        ConfigError, match="environment variables:\n  FACETORY_MODELS__BACKEND: Input should be"
-    ):
+    with pytest.raises(ConfigError, match="environment variables:\n  FACETORY_MODELS__BACKEND: Input should be"):
         load_settings()
 
 
 def test_invalid_override_is_reported(user_file: Path) -> None:
-    with pytest.raises(
-        ConfigError, match=r"command-line overrides:\n  smoothing\.min_cutoff: Input should be greater"
-    ):
+    with pytest.raises(ConfigError, match=r"command-line overrides:\n  smoothing\.min_cutoff: Input should be greater"):
         load_settings(overrides={"smoothing.min_cutoff": 0})
 
 

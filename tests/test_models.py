@@ -27,8 +27,12 @@ def test_manifest_pins_six_models() -> None:
     m = load_manifest()
     names = [e.name for e in m.models]
     assert names == [
-        "face_detection_short_range", "face_detection_full_range_sparse", "face_landmark",
-        "iris_landmark", "selfie_segmentation", "selfie_segmentation_landscape",
+        "face_detection_short_range",
+        "face_detection_full_range_sparse",
+        "face_landmark",
+        "iris_landmark",
+        "selfie_segmentation",
+        "selfie_segmentation_landscape",
     ]
     assert m.package == "mediapipe" and m.version == "0.10.21"
     for e in m.models:
@@ -142,5 +146,8 @@ def test_provider_chain_is_pure(tmp_path: Path) -> None:
     assert provider_chain("cpu", cache_dir=tmp_path) == ["CPUExecutionProvider"]
     trt = provider_chain("tensorrt", cache_dir=tmp_path)
     assert [p if isinstance(p, str) else p[0] for p in trt] == [
-        "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
     assert trt[0][1]["trt_engine_cache_path"].startswith(str(tmp_path))

@@ -49,8 +49,14 @@ def inputs(perception, real_images) -> dict[str, np.ndarray]:
         "face_detection_full_range_sparse": np.stack([det_full.preprocess(im)[0] for im in real_images]),
         "face_landmark": np.stack(mesh_crops).astype(np.float32) / 255.0,
         "iris_landmark": np.stack(eye_crops).astype(np.float32) / 255.0,
-        "selfie_segmentation": np.stack([cv2.resize(im, (256, 256), interpolation=cv2.INTER_AREA) for im in real_images]).astype(np.float32) / 255.0,
-        "selfie_segmentation_landscape": np.stack([cv2.resize(im, (256, 144), interpolation=cv2.INTER_AREA) for im in real_images]).astype(np.float32) / 255.0,
+        "selfie_segmentation": np.stack(
+            [cv2.resize(im, (256, 256), interpolation=cv2.INTER_AREA) for im in real_images]
+        ).astype(np.float32)
+        / 255.0,
+        "selfie_segmentation_landscape": np.stack(
+            [cv2.resize(im, (256, 144), interpolation=cv2.INTER_AREA) for im in real_images]
+        ).astype(np.float32)
+        / 255.0,
     }
 
 

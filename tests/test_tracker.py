@@ -25,7 +25,9 @@ def face_tile(astronaut) -> np.ndarray:
     return cv2.resize(astronaut[0:260, 100:350], (600, 624), interpolation=cv2.INTER_CUBIC)
 
 
-def webcam_frame(tile: np.ndarray, dx: float, rng: np.random.Generator, sigma: float = 4.0, x0: float = 340.0) -> np.ndarray:
+def webcam_frame(
+    tile: np.ndarray, dx: float, rng: np.random.Generator, sigma: float = 4.0, x0: float = 340.0
+) -> np.ndarray:
     """A 1280x720 frame with the tile shifted by dx px (sub-pixel) and fresh sensor noise."""
     canvas = np.full((720, 1280, 3), 90, np.uint8)
     m = np.float32([[1, 0, x0 + dx], [0, 1, 60]])
@@ -52,7 +54,9 @@ def test_still_face_jitter_below_0_3_px(perception, face_tile) -> None:
     # the filter is doing the work: the raw landmarks jitter more
     raw = perception.tracker(smoothing=None)
     rng = np.random.default_rng(0)
-    arr_raw = np.asarray([raw.process(webcam_frame(face_tile, 0.0, rng), i / FPS)[0].landmarks[:, :2] for i in range(40)])
+    arr_raw = np.asarray(
+        [raw.process(webcam_frame(face_tile, 0.0, rng), i / FPS)[0].landmarks[:, :2] for i in range(40)]
+    )
     rms_raw = float(np.sqrt(((arr_raw - arr_raw.mean(0)) ** 2).sum(-1).mean()))
     assert rms < rms_raw
 
@@ -152,7 +156,9 @@ def test_rejects_bad_frames(perception) -> None:
 def test_tracker_from_settings(perception, face_tile) -> None:
     from facetory_cam.config import load_settings
 
-    settings = load_settings(overrides={"tracker": {"max_faces": 1, "detect_period": 5}, "smoothing": {"enabled": False}})
+    settings = load_settings(
+        overrides={"tracker": {"max_faces": 1, "detect_period": 5}, "smoothing": {"enabled": False}}
+    )
     tracker = perception.tracker_from_settings(settings)
     assert tracker.max_faces == 1 and tracker.detect_period == 5 and tracker.smoothing is None
     rng = np.random.default_rng(5)

@@ -66,7 +66,9 @@ def run_model_bench(
                     break
                 p50, p95 = _percentiles(runner, iters)
                 ref[b] = p50
-                rows.append({"model": name, "backend": "litert", "batch": b, "p50_ms": p50, "p95_ms": p95, "ratio": 1.0})
+                rows.append(
+                    {"model": name, "backend": "litert", "batch": b, "p50_ms": p50, "p95_ms": p95, "ratio": 1.0}
+                )
         for backend_name in backends or list(BACKENDS):
             try:
                 backend = BACKENDS[backend_name](store, name, threads)
@@ -74,20 +76,30 @@ def run_model_bench(
                 continue
             for b in batches:
                 x = np.random.default_rng(0).random((b, spec.height, spec.width, spec.channels), dtype=np.float32)
-                p50, p95 = _percentiles(lambda: backend.run(x), iters)
-                rows.append({
-                    "model": name, "backend": backend.name, "batch": b, "p50_ms": p50, "p95_ms": p95,
-                    "ratio": p50 / ref[b] if b in ref else None,
-                })
+                p50, p95 = _percentiles(lambda b=backend, x=x: b.run(x), iters)
+                rows.append(
+                    {
+                        "model": name,
+                        "backend": backend.name,
+                        "batch": b,
+                        "p50_ms": p50,
+                        "p95_ms": p95,
+                        "ratio": p50 / ref[b] if b in ref else None,
+                    }
+                )
             backend.close()
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'model':34s} {'backend':14s} {'batch':>5s} {'p50 ms':>8s} {'p95 ms':>8s} {'ms/img':>7s} {'vs LiteRT':>9s}"]
+    lines = [
+        f"{'model':34s} {'backend':14s} {'batch':>5s} {'p50 ms':>8s} {'p95 ms':>8s} {'ms/img':>7s} {'vs LiteRT':>9s}"
+    ]
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
+        per_image = r["p50_ms"] / r["batch"]
         lines.append(
-            f"{r['model']:34s} {r['backend']:14s} {r['batch']:5d} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['p50_ms'] / r['batch']:7.2f} {ratio:>9s}"
+            f"{r['model']:34s} {r['backend']:14s} {r['batch']:5d} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f}"
+            f" {per_image:7.2f} {ratio:>9s}"
         )
     return "\n".join(lines)

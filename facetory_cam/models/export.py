@@ -58,8 +58,13 @@ def export_onnx(store: ModelStore, name: str, *, force: bool = False) -> Path:
             "facetory.source": f"{store.manifest.package}=={store.manifest.version}:{entry.member}",
             "facetory.license": entry.license,
             "facetory.input": json.dumps(
-                {"layout": "NHWC", "height": entry.input.height, "width": entry.input.width,
-                 "color": entry.input.color, "range": list(entry.input.range)}
+                {
+                    "layout": "NHWC",
+                    "height": entry.input.height,
+                    "width": entry.input.width,
+                    "color": entry.input.color,
+                    "range": list(entry.input.range),
+                }
             ),
             "facetory.outputs": json.dumps(list(entry.outputs)),
             "facetory.exporter": f"{EXPORTER_VERSION}/torch-{torch.__version__}",

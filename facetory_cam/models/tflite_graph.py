@@ -75,13 +75,11 @@ def _densify(values: np.ndarray, shape: tuple[int, ...], sparsity: Any) -> np.nd
         raise TFLiteFormatError("block-sparse tensors are not supported")
     order = [int(sparsity.TraversalOrder(i)) for i in range(sparsity.TraversalOrderLength())]
     coords = np.zeros((1, 0), dtype=np.int64)  # one row per partial coordinate
-    for level, dim in enumerate(order):
+    for level in range(len(order)):
         meta = sparsity.DimMetadata(level)
         if meta.Format() == 0:  # DENSE
             n = meta.DenseSize()
-            coords = np.concatenate(
-                [np.repeat(coords, n, axis=0), np.tile(np.arange(n), len(coords))[:, None]], axis=1
-            )
+            coords = np.concatenate([np.repeat(coords, n, axis=0), np.tile(np.arange(n), len(coords))[:, None]], axis=1)
         else:  # SPARSE_CSR
             seg = _vector(meta.ArraySegments(), meta.ArraySegmentsType())
             idx = _vector(meta.ArrayIndices(), meta.ArrayIndicesType())
@@ -119,8 +117,19 @@ def _options(op: Any, kind: str, custom: bytes | None) -> dict[str, Any]:
     opts.Init(table.Bytes, table.Pos)
     out: dict[str, Any] = {}
     for attr in (
-        "Padding", "StrideH", "StrideW", "DilationHFactor", "DilationWFactor", "DepthMultiplier",
-        "FilterHeight", "FilterWidth", "Axis", "AlignCorners", "HalfPixelCenters", "BlockSize", "KeepDims",
+        "Padding",
+        "StrideH",
+        "StrideW",
+        "DilationHFactor",
+        "DilationWFactor",
+        "DepthMultiplier",
+        "FilterHeight",
+        "FilterWidth",
+        "Axis",
+        "AlignCorners",
+        "HalfPixelCenters",
+        "BlockSize",
+        "KeepDims",
     ):
         if hasattr(opts, attr):
             out[attr] = getattr(opts, attr)()

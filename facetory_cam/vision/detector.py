@@ -72,7 +72,9 @@ def _iou_matrix(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area + areas - inter, 1e-12)
 
 
-def weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou_thresh: float = NMS_IOU) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def weighted_nms(
+    boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou_thresh: float = NMS_IOU
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """MediaPipe's WEIGHTED non-max suppression: blend each cluster, keep the top score."""
     order = np.argsort(-scores, kind="stable")
     boxes, kps, scores = boxes[order], kps[order], scores[order]

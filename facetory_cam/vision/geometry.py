@@ -66,14 +66,14 @@ def roi_from_points(points: np.ndarray, start: int, end: int, scale: float) -> R
     return square_roi((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, rot, scale)
 
 
-def crop(image: np.ndarray, roi: Roi, size: int, *, flip: bool = False, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+def crop(
+    image: np.ndarray, roi: Roi, size: int, *, flip: bool = False, border: int = cv2.BORDER_REPLICATE
+) -> np.ndarray:
     """Sample the ROI into a size x size crop (bilinear), optionally mirrored left-right."""
     m = roi.crop_to_image(size)
     if flip:  # crop X -> size - X
         m = m @ np.array([[-1, 0, size], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
-    return cv2.warpAffine(
-        image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border
-    )
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border)
 
 
 def project(points: np.ndarray, roi: Roi, size: int, *, flip: bool = False) -> np.ndarray:

@@ -51,7 +51,9 @@ class FaceMesh:
     def __init__(self, backend: InferenceBackend) -> None:
         self.backend = backend
 
-    def run(self, image: np.ndarray | list[np.ndarray], rois: list[Roi], owners: list[int] | None = None) -> list[MeshResult]:
+    def run(
+        self, image: np.ndarray | list[np.ndarray], rois: list[Roi], owners: list[int] | None = None
+    ) -> list[MeshResult]:
         """Landmarks for each ROI; ``owners[i]`` picks the image of ROI i when several images are given."""
         if not rois:
             return []
@@ -62,7 +64,10 @@ class FaceMesh:
         coords, logits = self.backend.run(batch)
         coords = coords.reshape(len(rois), 468, 3)
         presence = 1.0 / (1.0 + np.exp(-logits.reshape(-1).astype(np.float64)))
-        return [MeshResult(project(coords[i], rois[i], MESH_SIZE).astype(np.float32), float(presence[i])) for i in range(len(rois))]
+        return [
+            MeshResult(project(coords[i], rois[i], MESH_SIZE).astype(np.float32), float(presence[i]))
+            for i in range(len(rois))
+        ]
 
 
 class IrisRefiner:
@@ -75,7 +80,9 @@ class IrisRefiner:
     def eye_rois(mesh: np.ndarray) -> list[Roi]:
         return [roi_from_points(mesh[[a, b], :2], 0, 1, IRIS_ROI_SCALE) for a, b in EYE_CORNERS]
 
-    def run(self, image: np.ndarray | list[np.ndarray], meshes: list[np.ndarray], owners: list[int] | None = None) -> list[np.ndarray]:
+    def run(
+        self, image: np.ndarray | list[np.ndarray], meshes: list[np.ndarray], owners: list[int] | None = None
+    ) -> list[np.ndarray]:
         """(478, 3) landmarks for each (468, 3) mesh."""
         if not meshes:
             return []

@@ -123,6 +123,5 @@ class OneEuroFilter:
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(min_cutoff={self._min_cutoff!r}, beta={self._beta!r}, "
-            f"d_cutoff={self._d_cutoff!r})"
+            f"{type(self).__name__}(min_cutoff={self._min_cutoff!r}, beta={self._beta!r}, d_cutoff={self._d_cutoff!r})"
         )

@@ -79,7 +79,11 @@ def _unrotate_detection(det: Detection, quarter_turns: int, width: int, height: 
     corners = back(np.array([[det.box[0], det.box[1]], [det.box[2], det.box[3]]], dtype=np.float64))
     x0, y0 = corners.min(axis=0)
     x1, y1 = corners.max(axis=0)
-    return Detection((float(x0), float(y0), float(x1), float(y1)), det.score, back(det.keypoints.astype(np.float64)).astype(np.float32))
+    return Detection(
+        (float(x0), float(y0), float(x1), float(y1)),
+        det.score,
+        back(det.keypoints.astype(np.float64)).astype(np.float32),
+    )
 
 
 class FaceTracker:

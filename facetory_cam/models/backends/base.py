@@ -16,5 +16,7 @@ def check_batch(entry: ModelEntry, batch: np.ndarray) -> np.ndarray:
     spec = entry.input
     expected = (spec.height, spec.width, spec.channels)
     if batch.ndim != 4 or tuple(batch.shape[1:]) != expected or batch.shape[0] < 1:
-        raise ValueError(f"{entry.name} expects a batch of shape (N, {expected[0]}, {expected[1]}, {expected[2]}), got {batch.shape}")
+        raise ValueError(
+            f"{entry.name} expects a batch of shape (N, {expected[0]}, {expected[1]}, {expected[2]}), got {batch.shape}"
+        )
     return np.ascontiguousarray(batch, dtype=np.float32)

@@ -49,7 +49,11 @@ class OnnxBackend:
             import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - onnxruntime is a core dependency
             raise BackendUnavailable(f"onnxruntime is not installed: {exc}") from exc
-        wanted = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}[kind]
+        wanted = {
+            "cpu": "CPUExecutionProvider",
+            "cuda": "CUDAExecutionProvider",
+            "tensorrt": "TensorrtExecutionProvider",
+        }[kind]
         if wanted not in ort.get_available_providers():
             raise BackendUnavailable(f"onnxruntime has no {wanted} (install the gpu extra on an NVIDIA machine)")
         self.name = f"onnx-{kind}"
