@@ -7,23 +7,30 @@ face's own box (the ROI), and each region is rasterised and blurred only within
 its own bounds inside that box: a frame-sized array is never touched.
 
 Polygons are filled with OpenCV's anti-aliased rasteriser at 1/16-pixel vertex
-precision, then feathered with a Gaussian of ``sigma = feather`` pixels.
+precision, then feathered with a Gaussian of ``sigma = feather`` pixels (three box
+passes of the same variance from sigma 1.5 up, which cost the same at any width).
 Where a region meets a dark opening (lips against the mouth, eyeshadow against
 the eyeball) the opening is cut out afterwards with only anti-aliasing, so
 colour never bleeds onto teeth or the white of the eye.
+
+On a turned head the far eye, brow, eyeshadow and cheek fade out as they go
+behind the nose, since the mesh still places them (wrongly) on the visible side.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 from facetory_cam.vision.regions import (
     FACE_OVAL,
+    HALF_FACES,
     LEFT,
     LIPS_INNER_LOWER,
     LIPS_INNER_UPPER,
@@ -41,10 +48,13 @@ __all__ = ["REGION_NAMES", "RegionMasks", "draw_regions", "face_region_masks", "
 
 _SHIFT = 4  # fractional bits of vertex coordinates given to OpenCV's rasteriser
 _ONE = 1 << _SHIFT
-_COORD_LIMIT = 2.0**26 / _ONE  # keeps shifted coordinates well inside int32
+_COORD_LIMIT = 2.0**24  # pixels; shifted coordinates stay well inside int32 even after growing
 
 # Sizes relative to the face (the larger side of the landmark box).
-_EXCLUSION_GROWTH = 0.012  # eyes, brows and mouth are grown by this much before being cut from the skin
+# Eyes, brows and mouth are grown by this much of the face plus this many feather sigmas before
+# being cut from the skin, so the soft skin edge and the features' soft edges barely meet.
+_EXCLUSION_GROWTH = 0.012
+_EXCLUSION_FEATHERS = 3.0
 _CHEEK_ACROSS = 0.9  # cheek blob semi-axis / distance between its two "across" landmarks
 _CHEEK_DOWN = 0.8  # the same along the "down" pair
 # Eyeshadow strength by relative position t between lid (0) and brow (1): full below _SHADOW_FULL,
@@ -52,7 +62,18 @@ _CHEEK_DOWN = 0.8  # the same along the "down" pair
 _SHADOW_FULL = 0.35
 _SHADOW_NONE = 0.85
 
+_BOX_MIN_SIGMA = 1.5  # from here on feathering uses box passes (their widths are too coarse below)
+
+# A side of a turned head fades out as its outer eye corner nears the bridge of the nose in the image:
+# by its share of the two corner-to-bridge distances (0.5 when frontal, about 0.08 in full profile).
+_HIDDEN_SHARE = 0.08
+_SHOWN_SHARE = 0.15
+_BRIDGE = 168  # mesh point between the eyes
+
 _Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 inside the ROI
+
+_MOUTH_OUTLINE = LIPS_OUTER_UPPER + LIPS_OUTER_LOWER[-2:0:-1]
+_MOUTH_OPENING = LIPS_INNER_UPPER + LIPS_INNER_LOWER[-2:0:-1]
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,7 @@ class RegionMasks:
 
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the ROI in image pixels, clipped to the image
     masks: dict[str, np.ndarray]  # name -> float32 in [0, 1] of shape (y1 - y0, x1 - x0)
+    # A face wholly outside the image has an empty box (x0 == x1, y0 == y1) and (0, 0) masks.
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -105,14 +127,17 @@ def face_region_masks(
     pts = _validate_landmarks(landmarks)
     h, w = _image_size(image_shape)
     names = _validate_regions(regions)
-    if not (isinstance(feather, int | float) and math.isfinite(feather) and feather >= 0):
+    try:
+        sigma = float(feather)
+    except (TypeError, ValueError):
+        sigma = math.nan
+    if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"feather must be a finite number >= 0, got {feather!r}")
-    sigma = float(feather)
 
     mesh = pts[:MESH_POINTS]
     lo, hi = mesh.min(axis=0), mesh.max(axis=0)
     face_size = float(max(hi - lo))
-    grow = _EXCLUSION_GROWTH * face_size + 1.5 * sigma
+    grow = _EXCLUSION_GROWTH * face_size + _EXCLUSION_FEATHERS * sigma
     margin = _blur_reach(sigma) + 2
     x0 = max(math.floor(lo[0]) - margin, 0)
     y0 = max(math.floor(lo[1]) - margin, 0)
@@ -123,8 +148,17 @@ def face_region_masks(
         empty = np.zeros((0, 0), np.float32)
         return RegionMasks((x0, y0, x0, y0), {n: empty.copy() for n in names})
 
-    builder = _Builder(pts - (x0, y0), (y1 - y0, x1 - x0), sigma, grow)
-    return RegionMasks((x0, y0, x1, y1), {n: builder.region(n) for n in names})
+    # Far-off points (a huge face mostly outside the frame) are pulled in so that fixed-point vertex
+    # coordinates cannot overflow; the visible part of the polygons is unchanged.
+    rel = np.clip(pts - (x0, y0), -_COORD_LIMIT, _COORD_LIMIT)
+    builder = _Builder(rel, (y1 - y0, x1 - x0), sigma, grow)
+    block = np.zeros((len(names), y1 - y0, x1 - x0), np.float32)  # one allocation for all masks
+    for out, name in zip(block, names, strict=True):
+        patch = builder.region(name)
+        if patch is not None:
+            px0, py0, px1, py1 = patch.rect
+            out[py0:py1, px0:px1] = patch.data
+    return RegionMasks((x0, y0, x1, y1), dict(zip(names, block, strict=True)))
 
 
 def draw_regions(image_rgb: np.ndarray, masks: RegionMasks, alpha: float = 0.45) -> np.ndarray:
@@ -194,7 +228,7 @@ def _image_size(image_shape: tuple[int, ...]) -> tuple[int, int]:
     except (TypeError, ValueError):
         ok = False
     if not ok or h < 0 or w < 0:
-        raise ValueError(f"image_shape must be (height, width[, channels]) of integers >= 0, got {image_shape!r}")
+        raise ValueError(f"image_shape must be (height, width[, channels]) of integers >= 0: {image_shape!r}")
     return h, w
 
 
@@ -215,9 +249,82 @@ def _blur_reach(sigma: float) -> int:
     return math.ceil(3.0 * sigma) + 1 if sigma > 0 else 0
 
 
+def _box_sizes(sigma: float, passes: int = 3) -> tuple[int, ...]:
+    """Odd box widths whose repeated application approximates a Gaussian of this sigma.
+
+    Box filters cost the same at any width, several times less than a Gaussian kernel; three passes
+    are smooth to the eye. Widths after Kovesi, "Fast almost-Gaussian filtering" (2010).
+    """
+    ideal = math.sqrt(12.0 * sigma * sigma / passes + 1.0)
+    lower = int(ideal)
+    lower -= lower % 2 == 0
+    n_lower = round((12.0 * sigma * sigma - passes * (lower * lower + 4 * lower + 3)) / (-4.0 * lower - 4.0))
+    n_lower = min(max(n_lower, 0), passes)
+    return (lower,) * n_lower + (lower + 2,) * (passes - n_lower)
+
+
+class _Rings:
+    """Several closed polygons in one flat point list, so they can be grown with one set of array ops."""
+
+    def __init__(self, rings: Iterable[tuple[int, ...]]) -> None:
+        rings = list(rings)
+        self.index = np.concatenate([np.asarray(r, np.intp) for r in rings])
+        sizes = [len(r) for r in rings]
+        self.starts = np.cumsum([0, *sizes[:-1]])
+        self.splits = np.cumsum(sizes[:-1])
+        local = np.concatenate([np.arange(n) for n in sizes])
+        base = np.repeat(self.starts, sizes)
+        self.next = base + (local + 1) % np.repeat(sizes, sizes)
+        self.prev = base + (local - 1) % np.repeat(sizes, sizes)
+        self.ring_of = np.repeat(np.arange(len(rings)), sizes)
+
+    def grown(self, pts: np.ndarray, by: float) -> list[np.ndarray]:
+        """Each polygon with every edge moved outwards by ``by`` pixels (mitred; sharp corners capped)."""
+        p = pts[self.index]
+        if by > 0:
+            q = p[self.next]
+            edges = q - p
+            length = np.maximum(np.hypot(edges[:, 0], edges[:, 1]), 1e-9)[:, None]
+            normals = edges[:, ::-1] * (1.0, -1.0) / length
+            # Shoelace sign per polygon: the normals point outwards where it runs clockwise on screen.
+            cross = p[:, 0] * q[:, 1] - q[:, 0] * p[:, 1]
+            sign = np.where(np.add.reduceat(cross, self.starts) < 0, -1.0, 1.0)[self.ring_of]
+            vertex = (normals + normals[self.prev]) * sign[:, None]  # sum of the two edge normals
+            half_sq = np.sum(vertex * vertex, axis=1) / 2.0  # 1 + cos(turn): 2 straight, 0 reversed
+            p = p + vertex * (by / np.maximum(half_sq, 0.25))[:, None]
+        return np.split(p, self.splits)
+
+
 def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    """0 below e0, 1 above e1, a smooth cubic in between."""
+    t = np.minimum(np.maximum((x - e0) * (1.0 / (e1 - e0)), 0.0), 1.0)
     return t * t * (3.0 - 2.0 * t)
+
+
+@functools.cache
+def _ix(idx: tuple[int, ...]) -> np.ndarray:
+    """Index tuple as an array, made once."""
+    return np.asarray(idx, np.intp)
+
+
+class _Patch(NamedTuple):
+    """A region's values inside its own rectangle of the ROI; zero everywhere else."""
+
+    rect: _Rect
+    data: np.ndarray  # float32, shape of the rect
+
+    def over(self, rect: _Rect) -> np.ndarray:
+        """Values over another rectangle (zero where this patch does not reach)."""
+        x0, y0, x1, y1 = rect
+        px0, py0, px1, py1 = self.rect
+        if (px0, py0, px1, py1) == rect:
+            return self.data
+        out = np.zeros((y1 - y0, x1 - x0), np.float32)
+        ix0, iy0, ix1, iy1 = max(x0, px0), max(y0, py0), min(x1, px1), min(y1, py1)
+        if ix1 > ix0 and iy1 > iy0:
+            src = self.data[iy0 - py0 : iy1 - py0, ix0 - px0 : ix1 - px0]
+            out[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = src
+        return out
 
 
 class _Builder:
@@ -228,64 +335,63 @@ class _Builder:
         self.h, self.w = shape
         self.sigma = sigma
         self.grow = grow
-        self._done: dict[str, np.ndarray] = {}
+        self._boxes = _box_sizes(sigma) if sigma >= _BOX_MIN_SIGMA else ()
+        self._reach = _blur_reach(sigma) + 2
+        self._done: dict[str, _Patch | None] = {}
+        bridge = pts[_BRIDGE]
+        reach = {s: math.dist(pts[s.eye_upper[0]], bridge) for s in (LEFT, RIGHT)}
+        total = max(sum(reach.values()), 1e-6)
+        share = {s: np.float64(r / total) for s, r in reach.items()}
+        self._shown = {s: float(_smoothstep(_HIDDEN_SHARE, _SHOWN_SHARE, v)) for s, v in share.items()}
 
     # -- rasterising helpers ------------------------------------------------------------------
 
     def _poly(self, idx: tuple[int, ...]) -> np.ndarray:
-        return self.pts[list(idx)]
+        return self.pts[_ix(idx)]
 
-    def _rect(self, points: np.ndarray, pad: float = 0.0) -> _Rect | None:
-        """Sub-rectangle covering the points, the padding and the blur's reach, clipped to the ROI."""
-        reach = pad + _blur_reach(self.sigma) + 2
-        x0 = max(math.floor(points[:, 0].min() - reach), 0)
-        y0 = max(math.floor(points[:, 1].min() - reach), 0)
-        x1 = min(math.ceil(points[:, 0].max() + reach) + 1, self.w)
-        y1 = min(math.ceil(points[:, 1].max() + reach) + 1, self.h)
+    def _rect(self, points: np.ndarray) -> _Rect | None:
+        """Sub-rectangle covering the points and the blur's reach, clipped to the ROI; None if empty."""
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        x0 = max(math.floor(lo[0]) - self._reach, 0)
+        y0 = max(math.floor(lo[1]) - self._reach, 0)
+        x1 = min(math.ceil(hi[0]) + self._reach + 1, self.w)
+        y1 = min(math.ceil(hi[1]) + self._reach + 1, self.h)
         if x1 <= x0 or y1 <= y0:
             return None
         return x0, y0, x1, y1
 
     @staticmethod
     def _fixed(points: np.ndarray, rect: _Rect) -> np.ndarray:
-        rel = np.clip(points - (rect[0], rect[1]), -_COORD_LIMIT, _COORD_LIMIT)
-        return np.rint(rel * _ONE).astype(np.int32)
+        return np.rint((points - (rect[0], rect[1])) * _ONE).astype(np.int32)
 
-    def _fill(self, rect: _Rect, polys: Iterable[np.ndarray], grow: float = 0.0) -> np.ndarray:
-        """Anti-aliased uint8 coverage of the polygons in the rect, optionally grown by ``grow`` px."""
+    def _fill(self, rect: _Rect, polys: Iterable[np.ndarray]) -> np.ndarray:
+        """Anti-aliased uint8 coverage of the polygons (their union) in the rect."""
         x0, y0, x1, y1 = rect
         buf = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        fixed = [self._fixed(p, rect) for p in polys]
-        cv2.fillPoly(buf, fixed, 255, cv2.LINE_AA, _SHIFT)
-        thickness = round(2 * grow)
-        if thickness >= 1:
-            cv2.polylines(buf, fixed, True, 255, thickness, cv2.LINE_AA, _SHIFT)
+        for poly in polys:  # one by one: a single call would leave overlaps empty (even-odd rule)
+            cv2.fillPoly(buf, [self._fixed(poly, rect)], 255, cv2.LINE_AA, _SHIFT)
         return buf
 
     def _soft(self, coverage: np.ndarray) -> np.ndarray:
         """Feathered float32 mask in [0, 1] from uint8 coverage."""
-        if self.sigma > 0:
+        if self._boxes:
+            for k in self._boxes:
+                coverage = cv2.blur(coverage, (k, k), borderType=cv2.BORDER_REPLICATE)
+        elif self.sigma > 0:
             coverage = cv2.GaussianBlur(coverage, (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE)
-        return coverage.astype(np.float32) * np.float32(1.0 / 255.0)
+        return _unit(coverage)
 
-    def _place(self, rect: _Rect | None, local: np.ndarray | None) -> np.ndarray:
-        out = np.zeros((self.h, self.w), np.float32)
-        if rect is not None and local is not None:
-            x0, y0, x1, y1 = rect
-            out[y0:y1, x0:x1] = local
-        return out
-
-    def _polygon_region(self, idx: tuple[int, ...]) -> np.ndarray:
+    def _polygon_region(self, idx: tuple[int, ...]) -> _Patch | None:
         poly = self._poly(idx)
         rect = self._rect(poly)
-        return self._place(rect, None if rect is None else self._soft(self._fill(rect, [poly])))
+        return None if rect is None else _Patch(rect, self._soft(self._fill(rect, [poly])))
 
     # -- regions --------------------------------------------------------------------------------
 
-    def region(self, name: str) -> np.ndarray:
+    def region(self, name: str) -> _Patch | None:
         if name not in self._done:
             if name in ("upper_lip", "lower_lip", "mouth_inner"):
-                self._lips()
+                self._done.update(self._lips())
             elif name == "skin":
                 self._done[name] = self._skin()
             elif name == "nose":
@@ -293,103 +399,123 @@ class _Builder:
             else:
                 side_name, part = name.split("_", 1)
                 side = LEFT if side_name == "left" else RIGHT
-                self._done[name] = getattr(self, f"_{part}")(side)
+                patch = getattr(self, f"_{part}")(side)
+                if patch is not None and self._shown[side] < 1.0:  # the far side of a turned head
+                    patch.data[...] *= np.float32(self._shown[side])
+                self._done[name] = patch
         return self._done[name]
 
-    def _lips(self) -> None:
+    def _lips(self) -> dict[str, _Patch | None]:
         """Both lips share one soft outer edge and stop crisply at the inner contour."""
-        outer = self._poly(LIPS_OUTER_UPPER + LIPS_OUTER_LOWER[-2:0:-1])
-        inner = self._poly(LIPS_INNER_UPPER + LIPS_INNER_LOWER[-2:0:-1])
-        upper = self._poly(LIPS_OUTER_UPPER + LIPS_INNER_UPPER[::-1])
-        lower = self._poly(LIPS_OUTER_LOWER + LIPS_INNER_LOWER[::-1])
+        outer = self._poly(_MOUTH_OUTLINE)
         rect = self._rect(outer)
         if rect is None:
-            for n in ("upper_lip", "lower_lip", "mouth_inner"):
-                self._done[n] = self._place(None, None)
-            return
-        mouth = self._fill(rect, [inner]).astype(np.float32) * np.float32(1.0 / 255.0)
-        lips = self._soft(self._fill(rect, [outer])) * (1.0 - mouth)
-        # Split the lips by which lip is nearer, so upper + lower == lips everywhere.
-        u = self._soft(self._fill(rect, [upper])) + np.float32(1e-4)
-        lo = self._soft(self._fill(rect, [lower])) + np.float32(1e-4)
-        upper_share = u / (u + lo)
-        self._done["upper_lip"] = self._place(rect, lips * upper_share)
-        self._done["lower_lip"] = self._place(rect, lips * (1.0 - upper_share))
-        self._done["mouth_inner"] = self._place(rect, mouth)
+            return dict.fromkeys(("upper_lip", "lower_lip", "mouth_inner"))
+        # Upper part of the mouth: down to the curve halfway between the inner contours, so it meets
+        # the lower lip along the seam of a closed mouth.
+        halfway = (self._poly(LIPS_INNER_UPPER) + self._poly(LIPS_INNER_LOWER)) / 2.0
+        upper = np.concatenate([self._poly(LIPS_OUTER_UPPER), halfway[::-1]])
+        mouth = _unit(self._fill(rect, [self._poly(_MOUTH_OPENING)]))
+        open_ = 1.0 - mouth
+        lips = self._soft(self._fill(rect, [outer])) * open_
+        upper_lip = np.minimum(self._soft(self._fill(rect, [upper])) * open_, lips)
+        return {
+            "upper_lip": _Patch(rect, upper_lip),
+            "lower_lip": _Patch(rect, lips - upper_lip),
+            "mouth_inner": _Patch(rect, mouth),
+        }
 
-    def _eye(self, side: FaceSide) -> np.ndarray:
+    def _eye(self, side: FaceSide) -> _Patch | None:
         return self._polygon_region(side.eye_contour)
 
-    def _brow(self, side: FaceSide) -> np.ndarray:
+    def _brow(self, side: FaceSide) -> _Patch | None:
         return self._polygon_region(side.brow_contour)
 
-    def _iris(self, side: FaceSide) -> np.ndarray:
+    def _iris(self, side: FaceSide) -> _Patch | None:
         """Iris disc cut by the eye opening (before feathering), so the lids cover it."""
         if self.pts.shape[0] < WITH_IRIS_POINTS:
-            return self._place(None, None)
+            return None
         eye = self._poly(side.eye_contour)
         rect = self._rect(eye)
         if rect is None:
-            return self._place(None, None)
+            return None
         centre = self.pts[side.iris_centre]
-        radius = float(np.linalg.norm(self.pts[list(side.iris_ring)] - centre, axis=1).mean())
+        radius = float(np.linalg.norm(self._poly(side.iris_ring) - centre, axis=1).mean())
         disc = np.zeros((rect[3] - rect[1], rect[2] - rect[0]), np.uint8)
         c = self._fixed(centre[None], rect)[0]
         cv2.circle(disc, (int(c[0]), int(c[1])), round(radius * _ONE), 255, -1, cv2.LINE_AA, _SHIFT)
         inside = cv2.multiply(disc, self._fill(rect, [eye]), scale=1.0 / 255.0)
-        return self._place(rect, self._soft(inside))
+        return _Patch(rect, self._soft(inside))
 
-    def _eyeshadow(self, side: FaceSide) -> np.ndarray:
+    def _eyeshadow(self, side: FaceSide) -> _Patch | None:
         """Lid-to-brow zone, full at the lid and fading out before the brow; never on the eyeball."""
         zone = self._poly(side.eyeshadow_contour)
-        eye_poly = self._poly(side.eye_contour)
-        brow_poly = self._poly(side.brow_contour)
         rect = self._rect(zone)
         if rect is None:
-            return self._place(None, None)
-        eye = self._fill(rect, [eye_poly])
-        brow = self._fill(rect, [brow_poly])
-        # Relative position between lid and brow from the distances to both.
-        d_eye = cv2.distanceTransform(np.where(eye >= 128, 0, 255).astype(np.uint8), cv2.DIST_L2, 3)
-        d_brow = cv2.distanceTransform(np.where(brow >= 128, 0, 255).astype(np.uint8), cv2.DIST_L2, 3)
+            return None
+        eye = self._fill(rect, [self._poly(side.eye_contour)])
+        brow = self._fill(rect, [self._poly(side.brow_contour)])
+        # Relative position between lid (0) and brow (1) from the distances to both.
+        # (Capped: with the eye or brow cut off by the frame there is nothing to measure to.)
+        far = np.float32(eye.shape[0] + eye.shape[1])
+        d_eye, d_brow = (
+            np.minimum(cv2.distanceTransform(cv2.threshold(m, 127, 255, cv2.THRESH_BINARY_INV)[1], cv2.DIST_L2, 3), far)
+            for m in (eye, brow)
+        )
         t = d_eye / (d_eye + d_brow + np.float32(1e-3))
         strength = 1.0 - _smoothstep(_SHADOW_FULL, _SHADOW_NONE, t)
-        area = self._soft(cv2.max(self._fill(rect, [zone]), eye))
-        out = area * strength * (1.0 - eye.astype(np.float32) * np.float32(1.0 / 255.0))
-        return self._place(rect, out.astype(np.float32))
+        area = self._soft(cv2.max(self._fill(rect, [zone]), eye))  # soft outside, up to the lash line
+        return _Patch(rect, area * strength * (1.0 - _unit(eye)))
 
-    def _cheek(self, side: FaceSide) -> np.ndarray:
+    def _cheek(self, side: FaceSide) -> _Patch | None:
         """Soft elliptical blush blob on the apple of the cheek, kept on the skin."""
-        centre = self.pts[list(side.cheek_centre)].mean(axis=0)
-        a_in, a_out = self.pts[list(side.cheek_across)]
-        d_up, d_down = self.pts[list(side.cheek_down)]
-        axes = np.stack([(a_out - a_in) * (_CHEEK_ACROSS / 2.0), (d_down - d_up) * (_CHEEK_DOWN / 2.0)], axis=1)
-        det = float(np.linalg.det(axes))
-        if abs(det) < 1e-6:
-            return self._place(None, None)
-        corners = centre + np.array([[s, t] for s in (-1, 1) for t in (-1, 1)]) @ axes.T
-        rect = self._rect(corners)
-        if rect is None:
-            return self._place(None, None)
+        centre = self._poly(side.cheek_centre).mean(axis=0)
+        a_in, a_out = self._poly(side.cheek_across)
+        d_up, d_down = self._poly(side.cheek_down)
+        axes = np.stack([(a_out - a_in) * (_CHEEK_ACROSS / 2), (d_down - d_up) * (_CHEEK_DOWN / 2)], axis=1)
+        if abs(float(np.linalg.det(axes))) < 1e-6:
+            return None
+        rect = self._rect(centre + _SQUARE @ axes.T)
+        skin = self.region("skin")
+        if rect is None or skin is None:
+            return None
         x0, y0, x1, y1 = rect
         inv = np.linalg.inv(axes).astype(np.float32)
         gx = np.arange(x0, x1, dtype=np.float32) - np.float32(centre[0])
-        gy = np.arange(y0, y1, dtype=np.float32) - np.float32(centre[1])
-        s = inv[0, 0] * gx[None, :] + inv[0, 1] * gy[:, None]
-        t = inv[1, 0] * gx[None, :] + inv[1, 1] * gy[:, None]
+        gy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(centre[1])
+        s = inv[0, 0] * gx + inv[0, 1] * gy
+        t = inv[1, 0] * gx + inv[1, 1] * gy
         blob = _smoothstep(0.0, 1.0, 1.0 - (s * s + t * t))  # flat top, smooth to zero at the rim
-        skin = self.region("skin")[y0:y1, x0:x1]
-        return self._place(rect, (blob * skin).astype(np.float32))
+        return _Patch(rect, blob * skin.over(rect))
 
-    def _skin(self) -> np.ndarray:
-        """Face oval minus slightly grown eyes, brows and mouth."""
-        oval = self._poly(FACE_OVAL)
-        rect = self._rect(oval)
+    def _skin(self) -> _Patch | None:
+        """Face minus slightly grown eyes, brows and mouth.
+
+        The face is the union of the oval, each half-face (its side of the oval closed by the profile
+        line down the middle) and each side's convex hull: on a turned head the far side of the oval
+        falls inside the face; the halves restore the nose, mouth and chin out to the profile and the
+        hulls the far cheek out to its silhouette.
+        """
+        rect = self._rect(self.pts[:MESH_POINTS])
         if rect is None:
-            return self._place(None, None)
-        holes = [self._poly(s.eye_contour) for s in (LEFT, RIGHT)]
-        holes += [self._poly(s.brow_contour) for s in (LEFT, RIGHT)]
-        holes.append(self._poly(LIPS_OUTER_UPPER + LIPS_OUTER_LOWER[-2:0:-1]))
-        face = self._soft(self._fill(rect, [oval]))
-        cut = self._soft(self._fill(rect, holes, grow=self.grow))
-        return self._place(rect, face * (1.0 - cut))
+            return None
+        parts = [self._poly(FACE_OVAL), *(self._poly(h) for h in HALF_FACES)]
+        for side in (LEFT, RIGHT):  # a turned cheek reaches past the oval, which curls behind it
+            if self._shown[side] >= 0.5:
+                outline = self._poly(side.outline)
+                parts.append(outline[cv2.convexHull(outline.astype(np.float32), returnPoints=False)[:, 0]])
+        face = self._fill(rect, parts)
+        holes = self._fill(rect, _SKIN_HOLES.grown(self.pts, self.grow))
+        return _Patch(rect, self._soft(cv2.subtract(face, holes)))  # one blur for the face and its holes
+
+
+def _unit(coverage: np.ndarray) -> np.ndarray:
+    """uint8 coverage as float32 in [0, 1]."""
+    return coverage.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+_SQUARE = np.array([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
+
+
+# Cut out of the skin: both eyes, both brows and the whole mouth.
+_SKIN_HOLES = _Rings([LEFT.eye_contour, RIGHT.eye_contour, LEFT.brow_contour, RIGHT.brow_contour, _MOUTH_OUTLINE])

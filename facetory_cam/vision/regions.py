@@ -7,6 +7,11 @@ project's own choices, picked by eye on real faces.
 
 "Left" and "right" are always the *subject's*: the left eye is on the image's
 right in an unmirrored photo, as in MediaPipe's ``FACEMESH_LEFT_EYE``.
+
+``FaceSide.outline`` lists the mesh points of one side (more than 40 % of the half-width
+from the midline on frontal faces) that became vertices of that side's convex hull when
+real faces' meshes were turned through -75..75 degrees of yaw and -30..30 of pitch; the hull
+of these points covers the side of the face in any pose, out to a turned cheek's silhouette.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from dataclasses import dataclass
 
 __all__ = [
     "FACE_OVAL",
+    "HALF_FACES",
     "LEFT",
     "LIPS_INNER_LOWER",
     "LIPS_INNER_UPPER",
     "LIPS_OUTER_LOWER",
     "LIPS_OUTER_UPPER",
     "MESH_POINTS",
+    "MIDLINE",
     "NOSE_OUTLINE",
     "REGION_NAMES",
     "RIGHT",
@@ -61,6 +68,17 @@ FACE_OVAL: tuple[int, ...] = (
     152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
 )  # fmt: skip
 
+# Profile line down the middle of the face, forehead to chin (skipping the inner lips).
+MIDLINE: tuple[int, ...] = (
+    10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 164, 0, 17, 18, 200, 199, 175, 152,
+)  # fmt: skip
+
+# Each half of the face: its side of the oval, closed by the midline.
+HALF_FACES: tuple[tuple[int, ...], ...] = (
+    FACE_OVAL[: FACE_OVAL.index(152) + 1] + MIDLINE[-2:0:-1],  # subject's left (image right)
+    FACE_OVAL[FACE_OVAL.index(152) :] + MIDLINE[:-1],  # subject's right, back up to the forehead
+)
+
 # Nose outline: from between the eyes down the subject's left side of the bridge, round the left
 # ala, under the tip (2 = base of the columella), round the right ala and back up.
 NOSE_OUTLINE: tuple[int, ...] = (
@@ -82,6 +100,7 @@ class FaceSide:
     cheek_centre: tuple[int, ...]  # mean of these is the apple of the cheek
     cheek_across: tuple[int, int]  # (nose side, ear side): sets the blob's long axis and its length
     cheek_down: tuple[int, int]  # (under the eye, above the mouth corner): its short axis
+    outline: tuple[int, ...]  # points of this side whose convex hull bounds it in any head pose
 
     @property
     def eye_contour(self) -> tuple[int, ...]:
@@ -99,6 +118,17 @@ class FaceSide:
         return self.eye_upper + self.brow_lower[::-1]
 
 
+_LEFT_OUTLINE: tuple[int, ...] = (
+    251, 258, 264, 266, 276, 280, 283, 284, 288, 293, 295, 296, 297, 298, 299, 300, 301, 307,
+    322, 323, 332, 333, 334, 345, 352, 356, 361, 364, 365, 366, 367, 376, 378, 379, 385, 389,
+    395, 397, 401, 411, 416, 423, 424, 425, 427, 431, 433, 434, 435, 442, 447, 454,
+)  # fmt: skip
+_RIGHT_OUTLINE: tuple[int, ...] = (
+    21, 34, 36, 46, 50, 53, 54, 58, 62, 63, 65, 66, 67, 68, 69, 70, 71, 92, 93, 103, 104, 105,
+    116, 123, 127, 132, 135, 136, 137, 138, 145, 146, 147, 149, 150, 162, 170, 172, 177, 187,
+    192, 204, 205, 207, 211, 213, 214, 215, 227, 234,
+)  # fmt: skip
+
 LEFT = FaceSide(
     eye_upper=(263, 466, 388, 387, 386, 385, 384, 398, 362),
     eye_lower=(263, 249, 390, 373, 374, 380, 381, 382, 362),
@@ -109,6 +139,7 @@ LEFT = FaceSide(
     cheek_centre=(280, 425, 411, 347),
     cheek_across=(423, 352),
     cheek_down=(347, 427),
+    outline=_LEFT_OUTLINE,
 )
 
 RIGHT = FaceSide(
@@ -121,4 +152,5 @@ RIGHT = FaceSide(
     cheek_centre=(50, 205, 187, 118),
     cheek_across=(203, 123),
     cheek_down=(118, 207),
+    outline=_RIGHT_OUTLINE,
 )
