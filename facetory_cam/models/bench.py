@@ -12,15 +12,22 @@ from facetory_cam.models.backends import BACKENDS, BackendUnavailable
 from facetory_cam.models.store import ModelStore
 
 
-def _percentiles(fn: Callable[[], object], iters: int, warmup: int = 10) -> tuple[float, float]:
-    for _ in range(warmup):
-        fn()
-    times = np.empty(iters)
-    for i in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        times[i] = time.perf_counter() - t0
-    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 95) * 1e3)
+def _interleaved(runners: dict[str, Callable[[], object]], iters: int, rounds: int = 10) -> dict[str, tuple[float, float]]:
+    """p50/p95 ms per runner, timed in alternating rounds so machine drift hits all alike."""
+    for fn in runners.values():
+        for _ in range(5):
+            fn()
+    per_round = max(1, iters // rounds)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, fn in runners.items():
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    return {
+        name: (float(np.percentile(ts, 50) * 1e3), float(np.percentile(ts, 95) * 1e3)) for name, ts in times.items()
+    }
 
 
 def _litert_runner(store: ModelStore, model: str, batch: int, threads: int) -> Callable[[], object] | None:
@@ -56,37 +63,35 @@ def run_model_bench(
     rows: list[dict[str, Any]] = []
     names = list(models) if models else [m.name for m in store.manifest.models]
     for name in names:
-        entry = store.manifest.entry(name)
-        spec = entry.input
-        ref: dict[int, float] = {}
-        if litert:
-            for b in batches:
-                runner = _litert_runner(store, name, b, threads)
-                if runner is None:
-                    break
-                p50, p95 = _percentiles(runner, iters)
-                ref[b] = p50
-                rows.append(
-                    {"model": name, "backend": "litert", "batch": b, "p50_ms": p50, "p95_ms": p95, "ratio": 1.0}
-                )
+        spec = store.manifest.entry(name).input
+        opened = []
         for backend_name in backends or list(BACKENDS):
             try:
-                backend = BACKENDS[backend_name](store, name, threads)
+                opened.append(BACKENDS[backend_name](store, name, threads))
             except BackendUnavailable:
                 continue
-            for b in batches:
-                x = np.random.default_rng(0).random((b, spec.height, spec.width, spec.channels), dtype=np.float32)
-                p50, p95 = _percentiles(lambda b=backend, x=x: b.run(x), iters)
+        for b in batches:
+            x = np.random.default_rng(0).random((b, spec.height, spec.width, spec.channels), dtype=np.float32)
+            runners: dict[str, Callable[[], object]] = {}
+            ref = _litert_runner(store, name, b, threads) if litert else None
+            if ref is not None:
+                runners["litert"] = ref
+            for backend in opened:
+                runners[backend.name] = lambda be=backend, x=x: be.run(x)
+            stats = _interleaved(runners, iters)
+            base = stats["litert"][0] if "litert" in stats else None
+            for runner_name, (p50, p95) in stats.items():
                 rows.append(
                     {
                         "model": name,
-                        "backend": backend.name,
+                        "backend": runner_name,
                         "batch": b,
                         "p50_ms": p50,
                         "p95_ms": p95,
-                        "ratio": p50 / ref[b] if b in ref else None,
+                        "ratio": p50 / base if base else None,
                     }
                 )
+        for backend in opened:
             backend.close()
     return rows
 
