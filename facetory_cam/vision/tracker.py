@@ -50,9 +50,8 @@ class _Track:
     track_id: int
     roi: Roi
     score: float
-    smoother: OneEuroFilter | None = None
-    age: int = 0
-    last: np.ndarray | None = field(default=None, repr=False)
+    box: tuple[float, float, float, float]  # last landmark bounds (detection box until then)
+    smoother: OneEuroFilter | None = field(default=None, repr=False)
 
 
 def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
@@ -163,13 +162,13 @@ class FaceTracker:
         due = self._frame - 1 - self._last_detect >= self.detect_period
         if tracked < self.max_faces and (tracked == 0 or due or self.static):
             self._last_detect = self._frame - 1
-            boxes = [t.roi.bounds() for t in self._tracks]
+            boxes = [track.box for track in self._tracks]
             for det in self._detect(image):
                 if len(candidates) >= self.max_faces:
                     break
                 if any(iou(det.box, b) > self.new_track_iou for b in boxes):
                     continue
-                candidates.append(_Track(-1, roi_from_detection(det), det.score))
+                candidates.append(_Track(-1, roi_from_detection(det), det.score, det.box))
                 boxes.append(det.box)
 
         if not candidates:
@@ -203,7 +202,7 @@ class FaceTracker:
                 track.track_id = self._next_id
                 self._next_id += 1
             track.roi = roi_from_landmarks(raw_mesh)
-            track.age += 1
+            track.box = landmark_box(raw_mesh)
             out = raw
             if self.smoothing is not None:
                 if track.smoother is None:
