@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from facetory_cam.models.manifest import load_manifest
 from facetory_cam.vision.geometry import crop
 from facetory_cam.vision.landmarks import IRIS_SIZE, MESH_SIZE, IrisRefiner, roi_from_landmarks
 from tests.conftest import read_rgb
@@ -74,14 +75,7 @@ def _litert_outputs(store, model: str, batch: np.ndarray, names: tuple[str, ...]
     return [np.stack(o) for o in outs]
 
 
-MODELS = [
-    "face_detection_short_range",
-    "face_detection_full_range_sparse",
-    "face_landmark",
-    "iris_landmark",
-    "selfie_segmentation",
-    "selfie_segmentation_landscape",
-]
+MODELS = [m.name for m in load_manifest().models]
 
 
 @pytest.mark.parametrize("backend_name", ["torch-cpu", "onnx-cpu"])
