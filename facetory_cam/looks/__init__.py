@@ -1,0 +1,1 @@
+"""Looks: the versioned look format, the preset library and the makeup renderer."""

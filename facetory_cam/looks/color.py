@@ -1,0 +1,88 @@
+"""Colour helpers shared by the makeup layers.
+
+Makeup is applied in CIELAB so that lightness (shading, texture, highlights)
+comes from the original skin while chroma moves towards the product colour.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """float32 sRGB in [0, 1] -> Lab (L 0..100, a/b about -128..127)."""
+    return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2Lab)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    return np.clip(cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB), 0.0, 1.0)
+
+
+def color_lab(rgb: tuple[float, float, float]) -> np.ndarray:
+    """Lab of one sRGB colour, shape (3,)."""
+    return rgb_to_lab(np.asarray(rgb, dtype=np.float32).reshape(1, 1, 3)).reshape(3)
+
+
+def active_box(mask: np.ndarray, threshold: float = 1e-3) -> tuple[slice, slice] | None:
+    """The smallest (rows, cols) slices holding every mask value above threshold, or None."""
+    rows = np.flatnonzero(mask.max(axis=1) > threshold)
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].max(axis=0) > threshold)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mean of (h, w, c) values weighted by an (h, w) mask."""
+    total = float(weights.sum())
+    if total <= 1e-6:
+        return values.reshape(-1, values.shape[-1]).mean(axis=0)
+    return (values * weights[..., None]).reshape(-1, values.shape[-1]).sum(axis=0) / total
+
+
+def tint_lab(
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    target_lab: np.ndarray,
+    *,
+    lightness: float = 0.7,
+) -> None:
+    """Move chroma to the target and mean lightness towards it, in place, keeping L detail.
+
+    ``alpha`` (h, w) is the per-pixel coverage. The lightness pattern of the original
+    survives because L is shifted by a constant per region (scaled by coverage), not
+    replaced; ``lightness`` says how far the mean L moves towards the target's L.
+    """
+    box = active_box(alpha)
+    if box is None:
+        return
+    sub = rgb[box]
+    a = alpha[box]
+    lab = rgb_to_lab(sub)
+    mean_l = float(weighted_mean(lab[..., :1], a)[0])
+    shift_l = (float(target_lab[0]) - mean_l) * lightness
+    out = lab.copy()
+    out[..., 0] += shift_l * a
+    out[..., 1] += (float(target_lab[1]) - lab[..., 1]) * a
+    out[..., 2] += (float(target_lab[2]) - lab[..., 2]) * a
+    rgb[box] = lab_to_rgb(out)
+
+
+def blend_over(rgb: np.ndarray, alpha: np.ndarray, color: np.ndarray, mode: str = "normal") -> None:
+    """Composite a flat colour with a blend mode over ``rgb`` where alpha > 0, in place."""
+    box = active_box(alpha)
+    if box is None:
+        return
+    sub = rgb[box]
+    a = alpha[box][..., None]
+    c = np.asarray(color, dtype=np.float32).reshape(1, 1, 3)
+    if mode == "multiply":
+        top = sub * c
+    elif mode == "soft_light":  # Pegtop soft light: smooth, keeps texture
+        top = (1.0 - 2.0 * c) * sub * sub + 2.0 * c * sub
+    elif mode == "screen":
+        top = 1.0 - (1.0 - sub) * (1.0 - c)
+    else:
+        top = np.broadcast_to(c, sub.shape)
+    rgb[box] = sub + (top - sub) * a
