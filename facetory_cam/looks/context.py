@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ class FaceContext:
     face_size: float
     masks: RegionMasks
     feather: float
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)  # owned by the renderer, lives across frames
 
     def mask(self, name: str) -> np.ndarray:
         return self.masks.masks[name]
@@ -35,7 +36,13 @@ class FaceContext:
         return self.rgb.shape[0], self.rgb.shape[1]
 
 
-def build_context(frame: np.ndarray, landmarks: np.ndarray, *, feather: float | None = None) -> FaceContext | None:
+def build_context(
+    frame: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    feather: float | None = None,
+    resources: dict[str, Any] | None = None,
+) -> FaceContext | None:
     """The context of one face in an RGB uint8 frame, or None when the face is off-frame.
 
     Feathering scales with the face (about 1% of its size, at least 1 px) so a look
@@ -52,4 +59,6 @@ def build_context(frame: np.ndarray, landmarks: np.ndarray, *, feather: float | 
     local = landmarks.astype(np.float32).copy()
     local[:, 0] -= x0
     local[:, 1] -= y0
-    return FaceContext(masks.box, roi, roi.copy(), local, face_size, masks, sigma)
+    return FaceContext(
+        masks.box, roi, roi.copy(), local, face_size, masks, sigma, resources if resources is not None else {}
+    )

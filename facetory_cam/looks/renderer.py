@@ -29,9 +29,12 @@ class LookRenderer:
         self._layers: dict[str, LayerFn] = layer_functions()
         self._first_seen: dict[int, float] = {}
         self._failed: set[str] = set()
+        self._resources: dict[str, object] = {}  # decoded textures and the like, kept across frames
 
     def set_look(self, look: Look) -> None:
         self.look = look
+        self._resources.clear()
+        self._failed.clear()
 
     def _fade(self, track_id: int, timestamp: float | None) -> float:
         if timestamp is None or self.fade_s <= 0:
@@ -57,7 +60,7 @@ class LookRenderer:
     def render_face(self, frame: np.ndarray, landmarks: np.ndarray, fade: float = 1.0) -> None:
         """Paint the look onto one face of ``frame`` (RGB uint8), in place."""
         look = self.look
-        ctx = build_context(frame, landmarks, feather=self.feather)
+        ctx = build_context(frame, landmarks, feather=self.feather, resources=self._resources)
         if ctx is None:
             return
         for key in ORDER:
