@@ -163,6 +163,189 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _intensity(text: str | None) -> float | None:
+    from facetory_cam.looks.schema import LookError
+
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise LookError(f"--intensity must be a number from 0 to 1, got {text!r}")
+    return value
+
+
+def _landscape(image: Any) -> bool:
+    """The 256 x 144 segmentation model suits wide frames (16:9), the square one the rest."""
+    h, w = image.shape[:2]
+    return w >= 1.4 * h
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    """Render a look onto every face of a photo or a video; the background too if the look says so."""
+    import numpy as np
+
+    from facetory_cam.imageio import load_image
+    from facetory_cam.looks.background import BackgroundCompositor
+    from facetory_cam.looks.library import resolve_look
+    from facetory_cam.looks.renderer import LookRenderer
+    from facetory_cam.media import MediaError, output_kind, probe, transcode_video, write_image
+    from facetory_cam.vision.perception import Perception
+
+    # everything a user can get wrong is checked before any model is loaded
+    look = resolve_look(args.look)
+    intensity = _intensity(args.intensity)
+    if intensity is not None:
+        look = look.model_copy(update={"intensity": intensity})
+    if args.max_faces is not None and not 1 <= args.max_faces <= 32:
+        raise ValueError(f"--max-faces must be from 1 to 32, got {args.max_faces}")
+    kind = probe(args.input)
+    if output_kind(args.output) != kind:
+        raise MediaError(
+            f"{args.output}: the input is {'an image' if kind == 'image' else 'a video'}, so the output must be one too"
+        )
+    look_file = Path(args.look).expanduser()
+    compositor = BackgroundCompositor(look.background, base_dir=look_file.parent if look_file.is_file() else None)
+    settings = _settings(args)
+    if args.max_faces is not None:
+        settings = settings.model_copy(
+            update={"tracker": settings.tracker.model_copy(update={"max_faces": args.max_faces})}
+        )
+    perception = Perception(_store(settings), backend=settings.models.backend, threads=settings.models.threads)
+    renderer = LookRenderer(look)
+    try:
+        if kind == "image":
+            image = load_image(args.input)
+            faces = perception.tracker_from_settings(settings, static=True).process(image)
+            if not faces:
+                log.warning("%s: no face found", args.input)
+            out = renderer.render(image, faces)
+            if compositor.needs_mask:
+                mask = perception.segmenter(landscape=_landscape(image)).run([image])[0]
+                out = compositor.apply(out, mask)
+            written = np.hstack([image, out]) if args.compare else out
+            write_image(args.output, written)
+            h, w = written.shape[:2]
+            print(
+                json.dumps({"output": str(args.output), "kind": "image", "faces": len(faces), "width": w, "height": h})
+            )
+            return 0
+
+        tracker = perception.tracker_from_settings(settings, static=False)
+        segmenters: list[Any] = []
+        seen: set[int] = set()
+
+        def process(rgb: np.ndarray, t: float) -> np.ndarray:
+            faces = tracker.process(rgb, t)
+            if not seen:  # faces already there when the clip starts are not faded in
+                renderer.render(rgb, faces, t - renderer.fade_s)
+            seen.update(f.track_id for f in faces)
+            out = renderer.render(rgb, faces, t)
+            if compositor.needs_mask:
+                if not segmenters:
+                    segmenters.append(perception.segmenter(landscape=_landscape(rgb)))
+                out = compositor.apply(out, segmenters[0].run([rgb])[0], t)
+            return np.hstack([rgb, out]) if args.compare else out
+
+        result = transcode_video(args.input, args.output, process, desc=Path(args.input).name)
+        print(
+            json.dumps(
+                {
+                    "output": str(args.output),
+                    "kind": "video",
+                    "frames": result.frames,
+                    "width": result.width,
+                    "height": result.height,
+                    "fps": str(result.rate),
+                    "codec": result.codec,
+                    "audio": result.audio,
+                    "faces": len(seen),
+                }
+            )
+        )
+        return 0
+    finally:
+        perception.close()
+
+
+def cmd_looks_list(args: argparse.Namespace) -> int:
+    from facetory_cam.looks.library import presets
+
+    rows = presets()
+    if args.json:
+        docs = [
+            {"id": key, "name": look.name, "tags": list(look.tags), "description": look.description}
+            for key, look in rows
+        ]
+        print(json.dumps(docs, indent=2))
+        return 0
+    for key, look in rows:
+        print(f"{key:16s} {look.name:22s} [{', '.join(look.tags)}]")
+        if look.description:
+            print(f"{'':16s} {look.description}")
+    return 0
+
+
+def cmd_looks_show(args: argparse.Namespace) -> int:
+    from facetory_cam.looks.library import resolve_look
+    from facetory_cam.looks.schema import dump_look
+
+    print(dump_look(resolve_look(args.look)), end="")
+    return 0
+
+
+def cmd_looks_validate(args: argparse.Namespace) -> int:
+    from facetory_cam.looks.schema import LookError, load_look_file
+
+    failed = 0
+    for name in args.files:
+        try:
+            look = load_look_file(Path(name))
+        except LookError as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+            continue
+        print(f"ok {name}: {look.name}")
+    return 1 if failed else 0
+
+
+def cmd_looks_schema(args: argparse.Namespace) -> int:
+    from facetory_cam.looks.schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _add_look_commands(sub: Any, common: Any) -> None:
+    apply = sub.add_parser("apply", help="render a look onto the faces of a photo or a video")
+    apply.add_argument("input", help="photo or video file")
+    apply.add_argument("-o", "--output", required=True, help="output file; its extension picks the format")
+    apply.add_argument(
+        "--look", required=True, metavar="NAME_OR_FILE", help="preset name (see `facetory looks list`) or a .json file"
+    )
+    apply.add_argument("--intensity", default=None, metavar="X", help="overall strength 0..1, instead of the look's")
+    apply.add_argument("--compare", action="store_true", help="write before | after side by side")
+    apply.add_argument("--max-faces", type=int, default=None, help="most faces made up (default: tracker.max_faces)")
+    common(apply)
+    apply.set_defaults(func=cmd_apply)
+
+    looks = sub.add_parser("looks", help="list, show and validate looks; print the look JSON Schema")
+    lsub = looks.add_subparsers(dest="looks_command", required=True)
+    lst = lsub.add_parser("list", help="the preset looks: id, name, tags and description")
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=cmd_looks_list)
+    show = lsub.add_parser("show", help="print a preset or look file as JSON")
+    show.add_argument("look", metavar="NAME_OR_FILE")
+    show.set_defaults(func=cmd_looks_show)
+    validate = lsub.add_parser("validate", help="check look files against the schema")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(func=cmd_looks_validate)
+    schema = lsub.add_parser("schema", help="print the JSON Schema of the look format")
+    schema.set_defaults(func=cmd_looks_schema)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facetory", description="Face-filter virtual camera.")
     parser.add_argument("--config", type=Path, default=None, help="TOML config file (default: the user config dir)")
@@ -212,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", default="facetory-demo.png")
     common(demo)
     demo.set_defaults(func=cmd_demo)
+    _add_look_commands(sub, common)
     return parser
 
 
