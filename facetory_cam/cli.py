@@ -318,6 +318,29 @@ def cmd_looks_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Per-stage timings of tracking, rendering and background on a clip (or the built-in one)."""
+    from facetory_cam.bench import EVERY_LAYER_LOOK, format_bench, run_bench, synthetic_webcam_frames, video_frames
+    from facetory_cam.looks.library import resolve_look
+    from facetory_cam.looks.schema import parse_look
+    from facetory_cam.vision.perception import Perception
+
+    settings = _settings(args)
+    look = resolve_look(args.look) if args.look else parse_look(EVERY_LAYER_LOOK)
+    if args.source:
+        source = Path(args.source)
+        if not source.is_file():
+            raise ValueError(f"{source}: no such file")
+        frames = video_frames(source, args.frames)
+    else:
+        frames = synthetic_webcam_frames(args.frames)
+    perception = Perception(_store(settings), backend=settings.models.backend, threads=settings.models.threads)
+    result = run_bench(perception, frames, look, blur=not args.no_background)
+    result["look"] = look.name
+    print(json.dumps(result, indent=2) if args.json else format_bench(result))
+    return 0
+
+
 def _add_look_commands(sub: Any, common: Any) -> None:
     apply = sub.add_parser("apply", help="render a look onto the faces of a photo or a video")
     apply.add_argument("input", help="photo or video file")
@@ -396,6 +419,15 @@ def build_parser() -> argparse.ArgumentParser:
     common(demo)
     demo.set_defaults(func=cmd_demo)
     _add_look_commands(sub, common)
+
+    bench = sub.add_parser("bench", help="per-stage timings: tracking, makeup, background (one core)")
+    bench.add_argument("--source", default=None, help="a video file (default: a built-in 1280x720 clip)")
+    bench.add_argument("--look", default=None, help="preset or look file (default: every face layer on)")
+    bench.add_argument("--frames", type=int, default=200)
+    bench.add_argument("--no-background", action="store_true", help="leave the background stage out")
+    bench.add_argument("--json", action="store_true")
+    common(bench)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from facetory_cam.bench import EVERY_LAYER_LOOK
 from facetory_cam.looks.color import rgb_to_lab
 from facetory_cam.looks.renderer import LookRenderer
 from facetory_cam.looks.schema import parse_look
@@ -15,23 +16,7 @@ from facetory_cam.vision.masks import REGION_NAMES, face_region_masks, union_mas
 from facetory_cam.vision.tracker import SmoothingParams
 from tests.conftest import read_rgb
 
-FULL_LOOK = {
-    "name": "every face layer",
-    "layers": {
-        "foundation": {"tone": "#d9a88c", "coverage": 0.4},
-        "skin_smoothing": {"strength": 0.5},
-        "contour": {"contour": 0.3, "highlight": 0.3},
-        "blush": {"color": "#e0707a", "opacity": 0.35},
-        "eyeshadow": {"color": "#6b4a5a", "crease_color": "#a08070", "opacity": 0.5},
-        "eyeliner": {"thickness": 0.01, "wing_length": 0.04},
-        "mascara": {},
-        "brows": {"color": "#4a3426", "opacity": 0.4},
-        "lipstick": {"color": "#a01828", "finish": "satin", "opacity": 0.85},
-        "lip_liner": {"color": "#801020"},
-        "teeth_whitening": {"strength": 0.5},
-        "iris": {"color": "#3a6a9a", "opacity": 0.5},
-    },
-}
+FULL_LOOK = EVERY_LAYER_LOOK
 LIP_TARGET = "#a01828"
 
 
