@@ -20,7 +20,6 @@ from facetory_cam.looks.renderer import LookRenderer
 from facetory_cam.looks.schema import Background, Look
 from facetory_cam.vision.perception import Perception
 
-
 # Every face layer on, with everyday product colours: what a demanding look costs per frame.
 EVERY_LAYER_LOOK: dict[str, Any] = {
     "name": "every face layer",
