@@ -107,3 +107,16 @@ def test_a_broken_layer_degrades_to_the_rest_of_the_look(tmp_path: Path, face, a
     renderer = LookRenderer(look)
     out = renderer.render(astronaut, [face])  # no exception: the texture layer is switched off
     assert not np.array_equal(out, astronaut)  # and the lipstick still shows
+
+
+def test_texture_path_is_relative_to_the_look_file(tmp_path: Path, face, astronaut) -> None:
+    from facetory_cam.looks.schema import load_look_file
+
+    folder = tmp_path / "looks"
+    folder.mkdir()
+    _texture_png(folder, (40, 40, 200), "all")
+    (folder / "blue.json").write_text('{"name": "blue", "layers": {"texture": {"image": "tex.png"}}}')
+    look = load_look_file(folder / "blue.json")
+    assert Path(look.layers.texture.image) == (folder / "tex.png").resolve()
+    out = LookRenderer(look).render(astronaut, [face])
+    assert not np.array_equal(out, astronaut)

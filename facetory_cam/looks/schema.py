@@ -213,12 +213,27 @@ def parse_look(data: str | bytes | dict[str, Any], *, source: str = "document") 
         raise LookError(_format_errors(exc, source)) from None
 
 
+def _anchor(ref: str | None, base: Path) -> str | None:
+    if ref is None or ref.startswith("data:") or Path(ref).is_absolute():
+        return ref
+    return str(base / ref)
+
+
 def load_look_file(path: Path) -> Look:
+    """Read a look file; image paths inside it are taken relative to the file's folder."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LookError(f"cannot read look file {path}: {exc}") from None
-    return parse_look(text, source=str(path))
+    look = parse_look(text, source=str(path))
+    base = Path(path).resolve().parent
+    update: dict[str, Any] = {}
+    if look.background.image is not None:
+        update["background"] = look.background.model_copy(update={"image": _anchor(look.background.image, base)})
+    if look.layers.texture is not None:
+        texture = look.layers.texture.model_copy(update={"image": _anchor(look.layers.texture.image, base)})
+        update["layers"] = look.layers.model_copy(update={"texture": texture})
+    return look.model_copy(update=update) if update else look
 
 
 def dump_look(look: Look) -> str:
