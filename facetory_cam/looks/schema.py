@@ -33,9 +33,7 @@ class Color(str):
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
         from pydantic_core import core_schema
 
-        return core_schema.no_info_after_validator_function(
-            cls._validate, core_schema.str_schema(pattern=_HEX.pattern)
-        )
+        return core_schema.no_info_after_validator_function(cls._validate, core_schema.str_schema(pattern=_HEX.pattern))
 
     @classmethod
     def _validate(cls, value: str) -> Color:
@@ -206,7 +204,9 @@ def parse_look(data: str | bytes | dict[str, Any], *, source: str = "document") 
         raise LookError(f"invalid look {source}: the document must be a JSON object")
     version = data.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
-        raise LookError(f"invalid look {source}: schema_version {version!r} is not supported (this is {SCHEMA_VERSION})")
+        raise LookError(
+            f"invalid look {source}: schema_version {version!r} is not supported (this is {SCHEMA_VERSION})"
+        )
     try:
         return Look.model_validate(data)
     except ValidationError as exc:
