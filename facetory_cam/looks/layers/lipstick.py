@@ -25,11 +25,13 @@ def render(ctx: FaceContext, s: Lipstick, strength: float) -> None:
     orig_l = lab[..., 0].copy()
     w = lips[box]
     target = color_lab(s.color.rgb)
+    core = orig_l[w > 0.5]
+    # the bare lips' lightness at the 70th, 85th and 99.5th percentile, read once
+    p70, p85, p995 = np.percentile(core, [70, 85, 99.5]) if core.size else (100.0, 100.0, 100.0)
 
     if s.finish == "matte":
         # A matte product scatters light: flatten the lips' own specular peaks.
-        peak = float(np.percentile(orig_l[w > 0.5], 85)) if (w > 0.5).any() else 100.0
-        lab[..., 0] -= np.maximum(orig_l - peak, 0.0) * 0.6 * a
+        lab[..., 0] -= np.maximum(orig_l - p85, 0.0) * 0.6 * a
 
     mean_l = float(weighted_mean(lab[..., :1], a)[0])
     lab[..., 0] += (float(target[0]) - mean_l) * _LIGHTNESS[s.finish] * a
@@ -37,11 +39,10 @@ def render(ctx: FaceContext, s: Lipstick, strength: float) -> None:
     lab[..., 2] += (float(target[2]) - lab[..., 2]) * a
 
     shine = min(1.0, _SHINE[s.finish] + s.gloss) * strength
-    if shine > 0 and (w > 0.5).any():
+    if shine > 0 and core.size:
         # Specular lobe that follows the lips' real highlights: the brightest parts of the
         # bare lip get brighter and less saturated, like light on a wet surface.
-        lo, hi = np.percentile(orig_l[w > 0.5], [70, 99.5])
-        t = np.clip((orig_l - lo) / max(hi - lo, 1e-3), 0.0, 1.0)
+        t = np.clip((orig_l - p70) / max(float(p995 - p70), 1e-3), 0.0, 1.0)
         spec = (t * t * (3 - 2 * t)) ** 2 * shine * w
         lab[..., 0] += spec * (100.0 - lab[..., 0]) * 0.45
         lab[..., 1:] *= (1.0 - 0.5 * spec)[..., None]
