@@ -18,18 +18,23 @@ MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_PIXELS = 100_000_000  # 100 megapixels
 
 
+def check_input_file(path: Path, *, max_bytes: int, error: type[ImageError] = ImageError) -> None:
+    """Refuse a user's input file that is missing, not a file, empty or too large, before reading it."""
+    if not path.exists():
+        raise error(f"{path}: no such file")
+    if not path.is_file():
+        raise error(f"{path}: not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise error(f"{path}: the file is empty")
+    if size > max_bytes:
+        raise error(f"{path}: {size / 1e6:.0f} MB is larger than the {max_bytes / 1e6:.0f} MB limit")
+
+
 def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES) -> np.ndarray:
     """Decode ``path`` to an RGB uint8 array, or raise ImageError saying what is wrong."""
     p = Path(path)
-    if not p.exists():
-        raise ImageError(f"{p}: no such file")
-    if not p.is_file():
-        raise ImageError(f"{p}: not a regular file")
-    size = p.stat().st_size
-    if size == 0:
-        raise ImageError(f"{p}: the file is empty")
-    if size > max_bytes:
-        raise ImageError(f"{p}: {size / 1e6:.0f} MB is larger than the {max_bytes / 1e6:.0f} MB limit")
+    check_input_file(p, max_bytes=max_bytes)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from facetory_cam.errors import ImageError
+from facetory_cam.imageio import check_input_file
 
 IMAGE_FORMATS: dict[str, str] = {
     ".png": "PNG",
@@ -58,15 +59,7 @@ class VideoResult:
 
 
 def _check_input_file(path: Path) -> None:
-    if not path.exists():
-        raise MediaError(f"{path}: no such file")
-    if not path.is_file():
-        raise MediaError(f"{path}: not a regular file")
-    size = path.stat().st_size
-    if size == 0:
-        raise MediaError(f"{path}: the file is empty")
-    if size > MAX_INPUT_BYTES:
-        raise MediaError(f"{path}: {size / 1e9:.0f} GB is larger than the {MAX_INPUT_BYTES / 1e9:.0f} GB limit")
+    check_input_file(path, max_bytes=MAX_INPUT_BYTES, error=MediaError)
 
 
 def probe(path: str | Path) -> MediaKind:

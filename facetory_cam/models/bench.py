@@ -12,7 +12,9 @@ from facetory_cam.models.backends import BACKENDS, BackendUnavailable
 from facetory_cam.models.store import ModelStore
 
 
-def _interleaved(runners: dict[str, Callable[[], object]], iters: int, rounds: int = 10) -> dict[str, tuple[float, float]]:
+def _interleaved(
+    runners: dict[str, Callable[[], object]], iters: int, rounds: int = 10
+) -> dict[str, tuple[float, float]]:
     """p50/p95 ms per runner, timed in alternating rounds so machine drift hits all alike."""
     for fn in runners.values():
         for _ in range(5):
