@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from facetory_cam.imageio import load_image
+from facetory_cam.vision import masks as masks_module
 from facetory_cam.vision.masks import (
     REGION_NAMES,
     RegionMasks,
@@ -205,6 +207,83 @@ def test_draw_regions_tints_a_copy_inside_the_box(astro_face, masks: RegionMasks
     assert changed[y0:y1, x0:x1].mean() > 0.3
     changed[y0:y1, x0:x1] = False
     assert not changed.any()
+
+
+def test_masks_are_built_when_looked_up_and_kept(astro_face) -> None:
+    image, landmarks, _ = astro_face
+    m = face_region_masks(landmarks, image.shape, regions=["left_cheek", "upper_lip", "skin"])
+    assert len(m.masks) == 3 and list(m.masks) == ["left_cheek", "upper_lip", "skin"]
+    assert "skin" in m.masks and "nose" not in m.masks and "lips" not in m.masks
+    with pytest.raises(KeyError):
+        m.masks["nose"]
+    first = m.masks["left_cheek"]
+    assert m.masks["left_cheek"] is first  # built once, then the same array
+    # Built in any order, each mask is the same as when all are built in the usual order.
+    later = {name: m.masks[name].copy() for name in ("skin", "upper_lip")}
+    every = face_region_masks(landmarks, image.shape)
+    for name, mask in later.items():
+        np.testing.assert_array_equal(mask, every.masks[name], err_msg=name)
+    np.testing.assert_array_equal(first, every.masks["left_cheek"])
+
+
+# -- big faces: the soft regions feathered on a coarser grid ----------------------------------------
+
+BIG = 3.0  # astronaut() scaled up to a face of about 320 px
+
+
+@pytest.fixture(scope="module")
+def big_face(astro_face) -> tuple[np.ndarray, tuple[int, int], float]:
+    """The astronaut's landmarks scaled up, the image shape to match and the usual feather (1.2 % of the face)."""
+    image, landmarks, _ = astro_face
+    big = landmarks.astype(np.float64) * BIG
+    mesh = big[:468, :2]
+    feather = 0.012 * float(max(np.ptp(mesh[:, 0]), np.ptp(mesh[:, 1])))
+    return big, (image.shape[0] * int(BIG), image.shape[1] * int(BIG)), feather
+
+
+def _exact(monkeypatch: pytest.MonkeyPatch, *args, **kwargs) -> RegionMasks:
+    """Masks with every region feathered at full resolution."""
+    with monkeypatch.context() as patch:
+        patch.setattr(masks_module, "_COARSE_SIGMA", math.inf)
+        return face_region_masks(*args, **kwargs)
+
+
+def test_big_face_coarse_feathering_matches_full_resolution(big_face, monkeypatch: pytest.MonkeyPatch) -> None:
+    landmarks, shape, feather = big_face
+    assert masks_module._coarse_boxes(feather)[0] > 1  # the soft regions are feathered on a coarser grid
+    fast = face_region_masks(landmarks, shape, feather=feather)
+    exact = _exact(monkeypatch, landmarks, shape, feather=feather)
+    for name in REGION_NAMES:
+        a, b = fast.full(name, shape), exact.full(name, shape)
+        assert a.max() <= 1.0 and a.min() >= 0.0, name
+        inside = (a > 0.01) | (b > 0.01)
+        assert np.abs(a - b)[inside].mean() < 0.015, name  # soft edges a few percent wider or narrower at most
+        assert np.abs(a - b).max() < 0.06, name
+        assert _area(a) == pytest.approx(_area(b), rel=0.01), name
+        assert _soft_pixels(a) == pytest.approx(_soft_pixels(b), rel=0.15), name  # still as soft
+
+
+def test_big_face_lips_still_stop_at_the_mouth_opening(big_face) -> None:
+    landmarks, shape, feather = big_face
+    m = face_region_masks(landmarks, shape, feather=feather)
+    mouth = m.masks["mouth_inner"]
+    lips = m.masks["upper_lip"] + m.masks["lower_lip"]
+    assert (lips + mouth).max() <= 1.0 + 1e-6
+    assert lips[mouth > 0.75].max() <= 0.25 + 1e-6
+    assert np.all(m.masks["left_cheek"] <= m.masks["skin"] + 1e-6)
+
+
+def test_big_face_cut_by_the_frame_keeps_its_coarse_samples(big_face) -> None:
+    landmarks, shape, feather = big_face
+    whole = face_region_masks(landmarks, shape, feather=feather)
+    for cut in (int(np.mean(landmarks[:468, 0])), int(np.mean(landmarks[:468, 0])) + 1):  # both cell phases
+        shifted = landmarks.copy()
+        shifted[:, 0] -= cut
+        m = face_region_masks(shifted, (shape[0], shape[1] - cut), feather=feather)
+        assert m.box[0] == 0
+        for name in ("skin", "nose", "upper_lip", "lower_lip", "left_cheek"):
+            ref = whole.masks[name][:, cut - whole.box[0] :]
+            np.testing.assert_allclose(m.masks[name][:, 30:], ref[:, 30:], atol=2e-3, err_msg=name)
 
 
 # -- faces at and beyond the frame edge ------------------------------------------------------------

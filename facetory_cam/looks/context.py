@@ -16,7 +16,8 @@ class FaceContext:
 
     ``rgb`` is the working copy of the ROI (float32 sRGB in [0, 1]); layers change
     it in place, in order. ``original`` is the untouched ROI. Landmarks are in ROI
-    coordinates. Masks are computed once per frame and shared by every layer.
+    coordinates. Masks are built once per frame, each when a layer first asks for it,
+    and shared by every layer: they are read-only.
     """
 
     box: tuple[int, int, int, int]
@@ -48,15 +49,15 @@ def build_context(
     Feathering scales with the face (about 1% of its size, at least 1 px) so a look
     looks the same at any resolution unless a fixed feather is given.
     """
-    mesh = landmarks[:468, :2]
-    face_size = float(max(np.ptp(mesh[:, 0]), np.ptp(mesh[:, 1])))
+    xs, ys = landmarks[:468, 0], landmarks[:468, 1]
+    face_size = float(max(xs.max() - xs.min(), ys.max() - ys.min()))
     sigma = max(1.0, 0.012 * face_size) if feather is None else feather
     masks = face_region_masks(landmarks, frame.shape[:2], feather=sigma)
     x0, y0, x1, y1 = masks.box
     if x1 <= x0 or y1 <= y0:
         return None
-    roi = frame[y0:y1, x0:x1].astype(np.float32) * (1.0 / 255.0)
-    local = landmarks.astype(np.float32).copy()
+    roi = np.multiply(frame[y0:y1, x0:x1], np.float32(1.0 / 255.0), dtype=np.float32)  # one pass
+    local = landmarks.astype(np.float32)  # a copy
     local[:, 0] -= x0
     local[:, 1] -= y0
     return FaceContext(

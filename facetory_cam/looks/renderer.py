@@ -9,8 +9,10 @@ the rest of the renderer's life and logged once: the frame still goes out.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from facetory_cam.looks.context import build_context
@@ -77,6 +79,11 @@ class LookRenderer:
                 log.exception("makeup layer %s failed; it is switched off", key)
                 self._failed.add(key)
         x0, y0, x1, y1 = ctx.box
-        changed = np.abs(ctx.rgb - ctx.original).max(axis=2) > (0.25 / 255.0)
         roi = frame[y0:y1, x0:x1]
-        roi[changed] = np.clip(np.rint(ctx.rgb[changed] * 255.0), 0, 255).astype(np.uint8)
+        if all(math.isfinite(s) for s in cv2.sumElems(ctx.rgb)):  # NaN and infinity survive a sum
+            # Rounded and saturated in one pass. Pixels no layer touched come back exactly as they were
+            # (v / 255 * 255 rounds back to v), so the whole ROI can be written.
+            roi[...] = cv2.addWeighted(ctx.rgb, 255.0, ctx.rgb, 0.0, 0.0, dtype=cv2.CV_8U)
+        else:  # a layer left NaN or infinity: only the pixels it changed measurably, NaN never
+            changed = np.abs(ctx.rgb - ctx.original).max(axis=2) > (0.25 / 255.0)
+            roi[changed] = np.clip(np.rint(ctx.rgb[changed] * 255.0), 0, 255).astype(np.uint8)
