@@ -140,9 +140,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Detect faces on a public-domain portrait shipped with scikit-image and draw the result."""
+    """Track a public-domain portrait shipped with scikit-image and show it: before | mesh | look."""
+    import cv2
+    import numpy as np
     import skimage.data
 
+    from facetory_cam.looks.library import resolve_look
+    from facetory_cam.looks.renderer import LookRenderer
     from facetory_cam.models.store import ModelError
     from facetory_cam.vision.draw import draw_faces
     from facetory_cam.vision.perception import Perception
@@ -150,16 +154,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     store = _store(settings)
     try:
-        store.require("face_landmark")
+        for m in store.manifest.models:
+            store.require(m.name)
     except ModelError:
         log.info("fetching model weights first")
         store.fetch()
     image = skimage.data.astronaut()
     perception = Perception(store, backend=settings.models.backend, threads=settings.models.threads)
     faces = perception.tracker(static=True, max_faces=4).process(image)
+    look = resolve_look(args.look)
+    panels = [
+        image,
+        draw_faces(image, faces, feather=settings.masks.feather_px),
+        LookRenderer(look).render(image, faces),
+    ]
     out = Path(args.output)
-    draw_faces(image, faces, feather=settings.masks.feather_px, path=out)
-    print(json.dumps({"faces": len(faces), "landmarks": [len(f.landmarks) for f in faces], "output": str(out)}))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {out}")
+    summary = {
+        "faces": len(faces),
+        "landmarks": [len(f.landmarks) for f in faces],
+        "look": look.name,
+        "output": str(out),
+    }
+    print(json.dumps(summary))
     return 0
 
 
@@ -414,8 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(detect)
     detect.set_defaults(func=cmd_detect)
 
-    demo = sub.add_parser("demo", help="run face tracking on a bundled public-domain portrait")
+    demo = sub.add_parser("demo", help="track a bundled public-domain portrait and apply a look to it")
     demo.add_argument("-o", "--output", default="facetory-demo.png")
+    demo.add_argument("--look", default="evening", help="preset or look file for the third panel")
     common(demo)
     demo.set_defaults(func=cmd_demo)
     _add_look_commands(sub, common)

@@ -119,3 +119,18 @@ def test_bad_config_is_one_clear_line(astronaut_png: Path, monkeypatch, capsys) 
     assert main(["detect", str(astronaut_png)]) == 1
     err = capsys.readouterr().err
     assert "FACETORY_TRACKER__MIN_PRESENCE" in err and "Traceback" not in err
+
+
+def test_demo_shows_before_mesh_and_look(store, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "demo.png"
+    assert main(["demo", "-o", str(out), "--look", "bold-red-lip"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["faces"] == 1 and summary["landmarks"] == [478]
+    image = cv2.imread(str(out))
+    assert image.shape == (512, 3 * 512, 3)
+    before, mesh, after = image[:, :512], image[:, 512:1024], image[:, 1024:]
+    assert np.abs(mesh.astype(int) - before.astype(int)).sum() > 0
+    diff = np.abs(after.astype(int) - before.astype(int)).sum(axis=2) > 10
+    assert diff.sum() > 100
+    assert diff[140:175, 195:255].sum() > 50  # the red lip on the astronaut's mouth
+    assert not diff[:60].any() and not diff[260:].any()  # and nothing off the face
