@@ -41,51 +41,20 @@ def weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (values * weights[..., None]).reshape(-1, values.shape[-1]).sum(axis=0) / total
 
 
-def tint_lab(
-    rgb: np.ndarray,
-    alpha: np.ndarray,
-    target_lab: np.ndarray,
-    *,
-    lightness: float = 0.7,
-) -> None:
-    """Move chroma to the target and mean lightness towards it, in place, keeping L detail.
-
-    ``alpha`` (h, w) is the per-pixel coverage. The lightness pattern of the original
-    survives because L is shifted by a constant per region (scaled by coverage), not
-    replaced; ``lightness`` says how far the mean L moves towards the target's L.
-    """
-    box = active_box(alpha)
-    if box is None:
-        return
-    sub = rgb[box]
-    a = alpha[box]
-    lab = rgb_to_lab(sub)
-    mean_l = float(weighted_mean(lab[..., :1], a)[0])
-    shift_l = (float(target_lab[0]) - mean_l) * lightness
-    out = lab.copy()
-    out[..., 0] += shift_l * a
-    out[..., 1] += (float(target_lab[1]) - lab[..., 1]) * a
-    out[..., 2] += (float(target_lab[2]) - lab[..., 2]) * a
-    rgb[box] = lab_to_rgb(out)
-
-
-def blend_over(rgb: np.ndarray, alpha: np.ndarray, color: np.ndarray, mode: str = "normal") -> None:
-    """Composite a flat colour with a blend mode over ``rgb`` where alpha > 0, in place."""
-    box = active_box(alpha)
-    if box is None:
-        return
-    sub = rgb[box]
-    a = alpha[box][..., None]
-    c = np.asarray(color, dtype=np.float32).reshape(1, 1, 3)
+def blend(base: np.ndarray, color: np.ndarray, alpha: np.ndarray, mode: str = "normal") -> np.ndarray:
+    """``color`` (flat or per-pixel) composited over ``base`` with a blend mode and (h, w) coverage."""
+    c = np.asarray(color, dtype=np.float32)
+    if c.ndim == 1:
+        c = c.reshape(1, 1, 3)
     if mode == "multiply":
-        top = sub * c
+        top = base * c
     elif mode == "soft_light":  # Pegtop soft light: smooth, keeps texture
-        top = (1.0 - 2.0 * c) * sub * sub + 2.0 * c * sub
+        top = (1.0 - 2.0 * c) * base * base + 2.0 * c * base
     elif mode == "screen":
-        top = 1.0 - (1.0 - sub) * (1.0 - c)
+        top = 1.0 - (1.0 - base) * (1.0 - c)
     else:
-        top = np.broadcast_to(c, sub.shape)
-    rgb[box] = sub + (top - sub) * a
+        top = np.broadcast_to(c, base.shape)
+    return base + (top - base) * alpha[..., None]
 
 
 def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facetory_cam.looks.color import active_box
+from facetory_cam.looks.color import active_box, blend
 from facetory_cam.looks.context import FaceContext
 from facetory_cam.looks.schema import LookError, UVTexture
 from facetory_cam.looks.uv import canonical_layout, uv_coordinates
@@ -70,13 +70,4 @@ def render(ctx: FaceContext, s: UVTexture, strength: float) -> None:
     box = active_box(alpha)
     if box is None:
         return
-    base = ctx.rgb[box]
-    color = sampled[box][..., :3]
-    a = alpha[box][..., None]
-    if s.blend == "multiply":
-        top = base * color
-    elif s.blend == "soft_light":
-        top = (1.0 - 2.0 * color) * base * base + 2.0 * color * base
-    else:
-        top = color
-    ctx.rgb[box] = base + (top - base) * a
+    ctx.rgb[box] = blend(ctx.rgb[box], sampled[box][..., :3], alpha[box], s.blend)

@@ -55,14 +55,3 @@ def open_backend(store: ModelStore, model: str, *, prefer: str = "auto", threads
         except BackendUnavailable as exc:
             reasons.append(f"{name}: {exc}")
     raise NoBackendError(f"no backend could open {model}:\n  " + "\n  ".join(reasons))
-
-
-def available_backends(store: ModelStore, model: str, threads: int = 1) -> dict[str, InferenceBackend | str]:
-    """Every backend that opens here (value: the backend) or why not (value: the reason)."""
-    out: dict[str, InferenceBackend | str] = {}
-    for name, make in BACKENDS.items():
-        try:
-            out[name] = make(store, model, threads)
-        except BackendUnavailable as exc:
-            out[name] = str(exc)
-    return out
