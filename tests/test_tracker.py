@@ -164,3 +164,47 @@ def test_tracker_from_settings(perception, face_tile) -> None:
     rng = np.random.default_rng(5)
     faces = tracker.process(webcam_frame(face_tile, 0.0, rng), 0.0)
     assert len(faces) == 1 and faces[0].landmarks.shape == (478, 3)
+
+
+class _CountingBackend:
+    """Wraps a model session and records the batch size of every call."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.model_name = inner.model_name
+        self.batches: list[int] = []
+
+    def run(self, batch: np.ndarray):
+        self.batches.append(int(batch.shape[0]))
+        return self.inner.run(batch)
+
+    def close(self) -> None:
+        pass
+
+
+def test_sources_are_tracked_apart_with_one_model_call_per_stage(perception, face_tile) -> None:
+    rng = np.random.default_rng(7)
+    tracker = perception.tracker(max_faces=2)
+    mesh = _CountingBackend(tracker.mesh.backend)
+    iris = _CountingBackend(tracker.iris.backend)
+    tracker.mesh.backend, tracker.iris.backend = mesh, iris
+    left = [webcam_frame(face_tile, 0.0, rng, x0=100.0) for _ in range(5)]
+    right = [webcam_frame(face_tile, 0.0, rng, x0=600.0) for _ in range(5)]
+    alone = perception.tracker(max_faces=2)
+    for i in range(5):
+        a, b = tracker.process_many([left[i], right[i]], [i / FPS, i / FPS], ["cam-a", "cam-b"])
+        assert len(a) == 1 and len(b) == 1
+        assert a[0].track_id != b[0].track_id
+        assert a[0].box[0] < 500 < b[0].box[0]  # each face stays with its own source
+        ref = alone.process(right[i], i / FPS)
+        # Batched and alone give the same landmarks (smoothing state included).
+        np.testing.assert_allclose(b[0].landmarks[:, :2], ref[0].landmarks[:, :2], atol=0.05)
+    # From the second frame on: one mesh call with both faces, one iris call with four eyes.
+    assert mesh.batches[-4:] == [2, 2, 2, 2]
+    assert iris.batches[-4:] == [4, 4, 4, 4]
+    tracker.reset("cam-a")
+    a, b = tracker.process_many([left[0], right[0]], [1.0, 1.0], ["cam-a", "cam-b"])
+    assert a[0].track_id > b[0].track_id  # cam-a starts a new track, cam-b keeps its own
+    with pytest.raises(ValueError, match="one frame per source"):
+        tracker.process_many([left[0], right[0]], [2.0, 2.0], ["cam-a", "cam-a"])

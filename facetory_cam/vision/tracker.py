@@ -10,6 +10,7 @@ each model in one batch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -85,8 +86,23 @@ def _unrotate_detection(det: Detection, quarter_turns: int, width: int, height: 
     )
 
 
+@dataclass
+class _SourceState:
+    """What the tracker remembers about one source between its frames."""
+
+    tracks: list[_Track] = field(default_factory=list)
+    frame: int = 0
+    last_detect: int = -(10**9)
+    last_t: float | None = None
+
+
 class FaceTracker:
-    """Tracks faces across frames of one source (or finds them in one photo in static mode)."""
+    """Tracks faces across the frames of one or many sources (or finds them in one photo).
+
+    Each source keeps its own tracks; ``process_many`` sends the crops of all sources
+    to each model in one batch, so N cameras cost one model call per stage, not N.
+    Track ids are unique across sources.
+    """
 
     def __init__(
         self,
@@ -114,22 +130,20 @@ class FaceTracker:
         self.new_track_iou = new_track_iou
         self.smoothing = None if static else smoothing
         self.static = static
-        self._tracks: list[_Track] = []
+        self._states: dict[str, _SourceState] = {}
         self._next_id = 0
-        self._frame = 0
-        self._last_detect = -(10**9)
-        self._last_t: float | None = None
         self.detector_runs = 0
 
-    def reset(self) -> None:
-        self._tracks.clear()
-        self._last_t = None
-        self._last_detect = -(10**9)
+    def reset(self, source: str | None = None) -> None:
+        """Forget the tracks of one source (all sources when None), e.g. after it reconnects."""
+        if source is None:
+            self._states.clear()
+        else:
+            self._states.pop(source, None)
 
-    def _detect(self, image: np.ndarray) -> list[Detection]:
-        self.detector_runs += 1
+    def _detect_static(self, image: np.ndarray) -> list[Detection]:
         dets = self.detector.detect([image])[0]
-        if dets or not self.static:
+        if dets:
             return dets
         # Photos: a face that fills (or is cut by) the frame can score low with the full-range
         # model and well with the short-range one; and photos may be sideways.
@@ -144,60 +158,88 @@ class FaceTracker:
                 return [_unrotate_detection(d, turns, w, h) for d in found]
         return []
 
-    def process(self, image: np.ndarray, timestamp: float | None = None) -> list[Face]:
-        """Faces in an RGB uint8 image; in tracking mode timestamps (seconds) must increase."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
-        if self.static:
-            self.reset()
-        elif timestamp is not None:
-            if self._last_t is not None and timestamp <= self._last_t:
-                raise ValueError(f"timestamp {timestamp} is not after the previous frame's {self._last_t}")
-            self._last_t = timestamp
-        t = self._frame / 30.0 if timestamp is None else timestamp
-        self._frame += 1
+    def process(self, image: np.ndarray, timestamp: float | None = None, *, source: str = "0") -> list[Face]:
+        """Faces in an RGB uint8 image; in tracking mode a source's timestamps (seconds) must increase."""
+        return self.process_many([image], [timestamp], [source])[0]
 
-        candidates: list[_Track] = list(self._tracks)
-        tracked = len(self._tracks)
-        due = self._frame - 1 - self._last_detect >= self.detect_period
-        if tracked < self.max_faces and (tracked == 0 or due or self.static):
-            self._last_detect = self._frame - 1
-            boxes = [track.box for track in self._tracks]
-            for det in self._detect(image):
-                if len(candidates) >= self.max_faces:
-                    break
-                if any(iou(det.box, b) > self.new_track_iou for b in boxes):
-                    continue
-                candidates.append(_Track(-1, roi_from_detection(det), det.score, det.box))
-                boxes.append(det.box)
+    def process_many(
+        self, images: Sequence[np.ndarray], timestamps: Sequence[float | None], sources: Sequence[str]
+    ) -> list[list[Face]]:
+        """Faces in one frame of each of several sources, with one model call per stage for all."""
+        if not (len(images) == len(timestamps) == len(sources)):
+            raise ValueError("images, timestamps and sources must have the same length")
+        if len(set(sources)) != len(sources):
+            raise ValueError("one frame per source per call")
+        states: list[_SourceState] = []
+        times: list[float] = []
+        for image, timestamp, source in zip(images, timestamps, sources):
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+            state = _SourceState() if self.static else self._states.setdefault(source, _SourceState())
+            if timestamp is not None and not self.static:
+                if state.last_t is not None and timestamp <= state.last_t:
+                    raise ValueError(f"timestamp {timestamp} is not after the previous frame's {state.last_t}")
+                state.last_t = timestamp
+            times.append(state.frame / 30.0 if timestamp is None else timestamp)
+            state.frame += 1
+            states.append(state)
 
-        if not candidates:
-            self._tracks = []
-            return []
-        results = self.mesh.run(image, [c.roi for c in candidates])
+        # Detection, batched over the sources that need it.
+        due = [
+            i
+            for i, st in enumerate(states)
+            if len(st.tracks) < self.max_faces
+            and (not st.tracks or self.static or st.frame - 1 - st.last_detect >= self.detect_period)
+        ]
+        found: dict[int, list[Detection]] = {}
+        if due:
+            self.detector_runs += 1
+            if self.static:
+                found = {i: self._detect_static(images[i]) for i in due}
+            else:
+                found = dict(zip(due, self.detector.detect([images[i] for i in due])))
+        candidates: list[list[_Track]] = []
+        for i, st in enumerate(states):
+            cands = list(st.tracks)
+            if i in found:
+                st.last_detect = st.frame - 1
+                boxes = [t.box for t in st.tracks]
+                for det in found[i]:
+                    if len(cands) >= self.max_faces:
+                        break
+                    if any(iou(det.box, b) > self.new_track_iou for b in boxes):
+                        continue
+                    cands.append(_Track(-1, roi_from_detection(det), det.score, det.box))
+                    boxes.append(det.box)
+            candidates.append(cands)
+
+        flat = [(i, c) for i, cands in enumerate(candidates) for c in cands]
+        results = self.mesh.run(list(images), [c.roi for _, c in flat], [i for i, _ in flat])
         # A new face gets a second pass from the mesh's own crop, which is tighter than the
         # detector's box: its first landmarks then match the ones tracking will produce.
-        fresh = [i for i, c in enumerate(candidates) if c.track_id < 0 and results[i].presence >= self.min_presence]
+        fresh = [k for k, (_, c) in enumerate(flat) if c.track_id < 0 and results[k].presence >= self.min_presence]
         if fresh:
-            again = self.mesh.run(image, [roi_from_landmarks(results[i].landmarks) for i in fresh])
-            for i, res in zip(fresh, again):
-                results[i] = res
+            again = self.mesh.run(
+                list(images), [roi_from_landmarks(results[k].landmarks) for k in fresh], [flat[k][0] for k in fresh]
+            )
+            for k, res in zip(fresh, again):
+                results[k] = res
 
-        kept: list[tuple[_Track, np.ndarray, float]] = []
-        for cand, res in zip(candidates, results):
+        kept: list[tuple[int, _Track, np.ndarray, float]] = []
+        for (i, cand), res in zip(flat, results):
             if res.presence < self.min_presence:
                 continue
             box = landmark_box(res.landmarks)
-            if any(iou(box, landmark_box(k[1])) > DUPLICATE_IOU for k in kept):
+            if any(k[0] == i and iou(box, landmark_box(k[2])) > DUPLICATE_IOU for k in kept):
                 continue  # two crops converged on one face: keep the older track
-            kept.append((cand, res.landmarks, res.presence))
+            kept.append((i, cand, res.landmarks, res.presence))
 
-        meshes = [k[1] for k in kept]
-        full = self.iris.run(image, meshes) if self.iris is not None and kept else meshes
+        meshes = [k[2] for k in kept]
+        full = self.iris.run(list(images), meshes, [k[0] for k in kept]) if self.iris is not None and kept else meshes
 
-        faces: list[Face] = []
-        tracks: list[_Track] = []
-        for (track, raw_mesh, presence), raw in zip(kept, full):
+        faces: list[list[Face]] = [[] for _ in images]
+        tracks: list[list[_Track]] = [[] for _ in images]
+        for (i, track, raw_mesh, presence), raw in zip(kept, full):
             if track.track_id < 0:
                 track.track_id = self._next_id
                 self._next_id += 1
@@ -209,11 +251,13 @@ class FaceTracker:
                     p = self.smoothing
                     track.smoother = OneEuroFilter(min_cutoff=p.min_cutoff, beta=p.beta, d_cutoff=p.d_cutoff)
                 size = max(track.roi.width / 1.5, 1.0)
-                out = track.smoother(raw, t, scale=size).astype(np.float32)
-            tracks.append(track)
-            faces.append(Face(track.track_id, track.score, presence, landmark_box(out), out))
-        self._tracks = [] if self.static else tracks
+                out = track.smoother(raw, times[i], scale=size).astype(np.float32)
+            tracks[i].append(track)
+            faces[i].append(Face(track.track_id, track.score, presence, landmark_box(out), out))
+        for st, trs in zip(states, tracks):
+            st.tracks = trs
         if self.static:
-            faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-            faces = [Face(i, f.score, f.presence, f.box, f.landmarks) for i, f in enumerate(faces)]
+            for i, fs in enumerate(faces):
+                fs.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+                faces[i] = [Face(k, f.score, f.presence, f.box, f.landmarks) for k, f in enumerate(fs)]
         return faces
