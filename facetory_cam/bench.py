@@ -141,3 +141,113 @@ def format_bench(result: dict[str, Any]) -> str:
     for stage, st in result["stages"].items():
         lines.append(f"{stage:14s} {st['p50_ms']:8.2f} {st['p95_ms']:8.2f}")
     return "\n".join(lines)
+
+
+class _FirstFrames:
+    """A source that ends after ``n`` frames, so a benchmark processes exactly what it asked for."""
+
+    def __init__(self, inner: Any, n: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.size = getattr(inner, "size", None)
+        self.left = n
+
+    def open(self) -> None:
+        self.inner.open()
+
+    def read(self, *, timeout: float) -> Any:
+        from facetory_cam.interfaces import EndOfStream
+
+        if self.left <= 0:
+            raise EndOfStream("benchmark frame budget reached")
+        frame = self.inner.read(timeout=timeout)
+        if frame is not None:
+            self.left -= 1
+        return frame
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def bench_pipeline(
+    perception: Perception,
+    settings: Any,
+    source: Path,
+    look: Look,
+    *,
+    frames: int,
+    paced: bool,
+) -> dict[str, Any]:
+    """Run the real threaded pipeline on a video to a null sink: flat out (every frame) or paced in real time.
+
+    Returns throughput, output rate, repeated and dropped frames, per-stage and
+    capture-to-sink latency percentiles over the whole run, and CPU use (100 % is one core).
+    """
+    from facetory_cam.daemon.commands import ControlState
+    from facetory_cam.daemon.pipeline import Pipeline
+    from facetory_cam.sinks.null import NullSink
+    from facetory_cam.sources.video import VideoFileSource
+
+    video = VideoFileSource(source, loop=True, realtime=paced)
+    src = _FirstFrames(video, frames)
+    width, height = video.size
+    fps = float(video.fps)
+    sink = NullSink((width, height), fps, history=frames * 4 + 100)
+    pipe = Pipeline(
+        [src],
+        [[sink]],
+        tracker=perception.tracker_from_settings(settings),
+        segmenter=lambda landscape: perception.segmenter(landscape=landscape),
+        state=ControlState(look=look),
+        fps=fps,
+        paced=paced,
+        stats_window=frames + 10,
+    )
+    cpu0, t0 = time.process_time(), time.monotonic()
+    pipe.start()
+    pipe.wait(timeout=frames / fps * 3 + 60)
+    elapsed = time.monotonic() - t0
+    cpu = time.process_time() - cpu0
+    pipe.stop(2.0)
+    snap = pipe.snapshot()
+    records = sink.records()
+    seen: set[int] = set()
+    fresh = []
+    for r in records:
+        if r.seq not in seen:
+            seen.add(r.seq)
+            fresh.append(r.latency * 1000.0)
+    lat = np.asarray(fresh) if fresh else np.zeros(1)
+    counters = snap["counters"]
+    return {
+        "mode": "paced" if paced else "flat out",
+        "source": str(source),
+        "size": [width, height],
+        "source_fps": fps,
+        "frames_in": counters.get("frames_in", 0),
+        "frames_processed": len(seen),
+        "frames_out": sink.frames,
+        "repeated": counters.get("repeated", 0),
+        "dropped": counters.get("dropped", 0),
+        "stage_errors": counters.get("stage_errors", 0),
+        "elapsed_s": elapsed,
+        "throughput_fps": len(seen) / elapsed if elapsed > 0 else 0.0,
+        "output_fps": sink.frames / elapsed if elapsed > 0 else 0.0,
+        "stages": {k: {"p50_ms": v["p50_ms"], "p95_ms": v["p95_ms"]} for k, v in snap["stages"].items()},
+        "latency": {"p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95))},
+        "cpu_percent": 100.0 * cpu / elapsed if elapsed > 0 else 0.0,
+    }
+
+
+def format_pipeline_bench(result: dict[str, Any]) -> str:
+    r = result
+    lines = [
+        f"pipeline {r['mode']}: {r['size'][0]}x{r['size'][1]} @ {r['source_fps']:.2f} fps, "
+        f"{r['frames_processed']} frames processed in {r['elapsed_s']:.1f} s",
+        f"  throughput {r['throughput_fps']:.1f} fps  output {r['output_fps']:.1f} fps  "
+        f"repeated {r['repeated']}  dropped {r['dropped']}  errors {r['stage_errors']}  CPU {r['cpu_percent']:.0f} %",
+        f"  latency capture->sink p50 {r['latency']['p50_ms']:.1f} ms  p95 {r['latency']['p95_ms']:.1f} ms",
+    ]
+    for stage, st in r["stages"].items():
+        lines.append(f"  {stage:14s} {st['p50_ms']:8.2f} {st['p95_ms']:8.2f}")
+    return "\n".join(lines)

@@ -337,27 +337,108 @@ def cmd_looks_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int]:
+    """'1280x720' -> (1280, 720), for argparse."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1280x720") from None
+    if not (16 <= w <= 7680 and 16 <= h <= 4320):
+        raise argparse.ArgumentTypeError(f"{text!r}: width 16..7680 and height 16..4320")
+    return w, h
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The daemon: sources in, filtered frames out to the virtual camera (or a file), until a signal."""
+    from facetory_cam.daemon.runner import RunPlan, build_pipeline, run_pipeline
+    from facetory_cam.looks.library import resolve_look
+
+    settings = _settings(args)
+    d = settings.daemon
+    look_name = args.look if args.look is not None else d.look
+    look = None if look_name in (None, "", "none") else resolve_look(look_name)
+    plan = RunPlan(
+        sources=tuple(args.source or d.sources),
+        sinks=tuple(args.sink or [d.sink]),
+        look=look,
+        size=args.size,
+        fps=args.fps or d.fps,
+        paced=not args.offline,
+        loop=d.loop if args.loop is None else args.loop,
+    )
+    pipeline = build_pipeline(settings, plan)
+    log.info(
+        "running: %s -> %s, look %s",
+        ", ".join(plan.sources),
+        ", ".join(s.name for o in pipeline.outputs for s in o.sinks),
+        look.name if look else "none",
+    )
+    snap = run_pipeline(pipeline, stats_every=args.stats_every if args.stats_every is not None else d.stats_every)
+    if args.json:
+        print(json.dumps(snap, indent=2))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Per-stage timings of tracking, rendering and background on a clip (or the built-in one)."""
-    from facetory_cam.bench import EVERY_LAYER_LOOK, format_bench, run_bench, synthetic_webcam_frames, video_frames
+    """Per-stage timings on one thread; with --source also the threaded pipeline, flat out and paced."""
+    from facetory_cam.bench import (
+        EVERY_LAYER_LOOK,
+        bench_pipeline,
+        format_bench,
+        format_pipeline_bench,
+        run_bench,
+        synthetic_webcam_frames,
+        video_frames,
+    )
     from facetory_cam.looks.library import resolve_look
     from facetory_cam.looks.schema import parse_look
     from facetory_cam.vision.perception import Perception
 
     settings = _settings(args)
     look = resolve_look(args.look) if args.look else parse_look(EVERY_LAYER_LOOK)
-    if args.source:
-        source = Path(args.source)
-        if not source.is_file():
-            raise ValueError(f"{source}: no such file")
-        frames = video_frames(source, args.frames)
-    else:
-        frames = synthetic_webcam_frames(args.frames)
+    source = Path(args.source) if args.source else None
+    if source is not None and not source.is_file():
+        raise ValueError(f"{source}: no such file")
+    frames = video_frames(source, args.frames) if source else synthetic_webcam_frames(args.frames)
     perception = Perception(_store(settings), backend=settings.models.backend, threads=settings.models.threads)
     result = run_bench(perception, frames, look, blur=not args.no_background)
     result["look"] = look.name
-    print(json.dumps(result, indent=2) if args.json else format_bench(result))
+    report: dict[str, Any] = result
+    if source is not None:
+        report = {"stages_one_thread": result}
+        for paced in (False, True):
+            run = bench_pipeline(perception, settings, source, look, frames=args.frames, paced=paced)
+            report["pipeline_paced" if paced else "pipeline_flat_out"] = run
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_bench(result))
+        for key in ("pipeline_flat_out", "pipeline_paced"):
+            if key in report:
+                print(format_pipeline_bench(report[key]))
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the machine (packages, models, GPU, virtual camera, camera) and say how to fix what is wrong."""
+    from facetory_cam.config import ConfigError
+    from facetory_cam.doctor import exit_code as doctor_exit_code
+    from facetory_cam.doctor import format_json, format_report, run_doctor
+
+    fields: dict[str, Any] = {}
+    try:
+        settings = _settings(args)
+        fields["cache_dir"] = settings.models.resolved_cache_dir()
+        fields["backend"] = settings.models.backend
+        sources = settings.daemon.sources
+        fields["camera"] = args.camera or next((s for s in sources if s.isdigit() or s.startswith("/dev/")), None)
+    except ConfigError as exc:
+        fields["config_error"] = str(exc)
+        fields["cache_dir"] = args.cache_dir  # --cache-dir still counts when the config files are broken
+        fields["camera"] = args.camera
+    checks = run_doctor(**fields)
+    print(format_json(checks) if args.json else format_report(checks))
+    return doctor_exit_code(checks)
 
 
 def _add_look_commands(sub: Any, common: Any) -> None:
@@ -440,6 +521,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     _add_look_commands(sub, common)
 
+    run = sub.add_parser("run", help="the live virtual camera: sources in, filtered frames out")
+    run.add_argument(
+        "--source",
+        action="append",
+        default=None,
+        help="camera index or device, video file, image or 'scripted'; repeat for several sources",
+    )
+    run.add_argument(
+        "--sink", action="append", default=None, help="virtualcam[:DEVICE], a video file or null; one per source"
+    )
+    run.add_argument("--look", default=None, help="preset id or look file ('none' for no makeup)")
+    run.add_argument("--size", type=_size, default=None, help="output size WIDTHxHEIGHT (default: the source's)")
+    run.add_argument("--fps", type=float, default=None, help="output frame rate")
+    run.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None, help="loop video file sources")
+    run.add_argument("--stats-every", type=float, default=None, help="log statistics every N seconds")
+    run.add_argument(
+        "--offline", action="store_true", help="process every frame as fast as possible (files in, files out)"
+    )
+    run.add_argument("--json", action="store_true", help="print the final statistics as JSON")
+    common(run)
+    run.set_defaults(func=cmd_run)
+
     bench = sub.add_parser("bench", help="per-stage timings: tracking, makeup, background (one core)")
     bench.add_argument("--source", default=None, help="a video file (default: a built-in 1280x720 clip)")
     bench.add_argument("--look", default=None, help="preset or look file (default: every face layer on)")
@@ -448,6 +551,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     common(bench)
     bench.set_defaults(func=cmd_bench)
+
+    doctor = sub.add_parser("doctor", help="check the setup (packages, models, GPU, virtual camera) and how to fix it")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.add_argument("--camera", default=None, help="camera index or device to try (default: the configured one)")
+    common(doctor)
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "ENV_PREFIX",
     "Backend",
     "ConfigError",
+    "DaemonSettings",
     "Detector",
     "MasksSettings",
     "ModelsSettings",
@@ -157,6 +158,31 @@ class MasksSettings(_Section):
     )
 
 
+class DaemonSettings(_Section):
+    """The live pipeline: what it reads, what it publishes, at which rate."""
+
+    sources: list[str] = Field(
+        default_factory=lambda: ["0"],
+        description='Sources: a camera index or device path, a video file, an image, or "scripted".',
+    )
+    sink: str = Field(default="virtualcam", description='Output: "virtualcam[:DEVICE]", a video file path, "null".')
+    virtualcam_backend: str | None = Field(
+        default=None, description="pyvirtualcam backend (v4l2loopback, obs, unitycapture); unset picks the OS default."
+    )
+    look: str | None = Field(default="natural", description="Look applied at start: a preset id or a look file.")
+    width: int = Field(default=1280, ge=16, le=7680, description="Camera width asked for and output width.")
+    height: int = Field(default=720, ge=16, le=4320, description="Camera height asked for and output height.")
+    fps: float = Field(default=30.0, gt=0.0, le=240.0, description="Output frame rate (frames per second).")
+    loop: bool = Field(default=True, description="Play a video file source in a loop.")
+    placeholder_after: float = Field(
+        default=0.5, gt=0.0, le=10.0, description="Seconds without camera frames before the placeholder shows."
+    )
+    hang_after: float = Field(
+        default=2.0, gt=0.0, le=60.0, description="Seconds without frames before a camera is reopened."
+    )
+    stats_every: float = Field(default=0.0, ge=0.0, description="Log pipeline statistics every N seconds (0: never).")
+
+
 class Settings(BaseSettings):
     """All runtime settings. Use :func:`load_settings`; ``Settings()`` alone gives the code defaults."""
 
@@ -174,6 +200,7 @@ class Settings(BaseSettings):
     tracker: TrackerSettings = Field(default_factory=TrackerSettings, description="Face tracking.")
     smoothing: SmoothingSettings = Field(default_factory=SmoothingSettings, description="Landmark smoothing.")
     masks: MasksSettings = Field(default_factory=MasksSettings, description="Mask rendering.")
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings, description="The live pipeline.")
 
     @classmethod
     def settings_customise_sources(

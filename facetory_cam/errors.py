@@ -19,3 +19,15 @@ class NoFaceError(FacetoryError):
     """The image was read but no face was found in it."""
 
     exit_code = 3
+
+
+class VirtualCameraError(FacetoryError):
+    """The virtual camera device cannot be opened; the message says how to set it up on this OS."""
+
+    exit_code = 4
+
+
+class SourceError(FacetoryError):
+    """A camera or file source cannot deliver frames (missing, busy, unreadable); the message says why."""
+
+    exit_code = 5

@@ -1,0 +1,1 @@
+"""The live pipeline: capture, processing and output threads, control commands and stats."""

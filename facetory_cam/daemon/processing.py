@@ -1,0 +1,249 @@
+"""The processing stage: tracking, makeup and background for every source, one thread.
+
+Each round takes the newest frame of every source that has one and sends them
+through the stages together, so the tracker's and the segmenter's model calls
+are batched across sources. A stage that raises costs only that stage for that
+frame: the frame goes on without it (pass-through) and the error is logged at a
+bounded rate. Control commands are applied between rounds.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facetory_cam.daemon.commands import Command, ControlState, SetSource
+from facetory_cam.daemon.ratelimit import RateLimitedLog
+from facetory_cam.daemon.slot import Closed, Slot
+from facetory_cam.daemon.stats import PipelineStats
+from facetory_cam.interfaces import Frame
+from facetory_cam.looks.background import BackgroundCompositor
+from facetory_cam.looks.renderer import LookRenderer
+from facetory_cam.looks.schema import Look
+from facetory_cam.vision.segmentation import PersonSegmenter
+from facetory_cam.vision.tracker import Face, FaceTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Lane:
+    """One source's way through the processor: its slots and its stateful per-source stages."""
+
+    key: str
+    inputs: Slot[Frame]
+    outputs: Slot[Frame]
+    renderer: LookRenderer | None = None
+    compositor: BackgroundCompositor | None = None
+    size: tuple[int, int] | None = None
+    faces: list[Face] = field(default_factory=list)
+
+
+class Processor:
+    def __init__(
+        self,
+        lanes: Sequence[Lane],
+        *,
+        tracker: FaceTracker | None,
+        segmenter: Callable[[bool], PersonSegmenter] | None,
+        stats: PipelineStats,
+        state: ControlState,
+        wake: threading.Condition,
+        media_fps: float | None = None,
+        on_switch: Callable[[SetSource], None] | None = None,
+    ) -> None:
+        self.lanes = list(lanes)
+        self.tracker = tracker
+        self._segmenter_for = segmenter  # landscape flag -> segmenter, opened on first use
+        self._segmenters: dict[bool, PersonSegmenter] = {}
+        self.stats = stats
+        self.state = state
+        self.wake = wake
+        self.media_fps = media_fps  # offline runs: time from frame numbers, not the wall clock
+        self.on_switch = on_switch
+        self.commands: queue.Queue[Command] = queue.Queue()
+        self._errors = RateLimitedLog(log, every=5.0)
+        self._stop = threading.Event()
+        self._look: Look | None = None
+        self._apply_look(state.effective_look())
+        self._thread = threading.Thread(target=self._run, name="processing", daemon=True)
+
+    # -- control -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self.wake:
+            self.wake.notify_all()
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def submit(self, cmd: Command) -> None:
+        self.commands.put(cmd)
+        with self.wake:
+            self.wake.notify_all()
+
+    def _drain_commands(self) -> None:
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(cmd, SetSource):
+                if self.on_switch is not None:
+                    self.on_switch(cmd)
+                continue
+            try:
+                self.state = self.state.apply(cmd)
+            except ValueError as exc:
+                log.error("ignored command %s: %s", cmd, exc)
+                continue
+            self._apply_look(self.state.effective_look())
+
+    def _apply_look(self, look: Look | None) -> None:
+        self._look = look
+        for lane in self.lanes:
+            if look is None:
+                lane.renderer = None
+                lane.compositor = None
+                continue
+            if lane.renderer is None:
+                lane.renderer = LookRenderer(look)
+            else:
+                lane.renderer.set_look(look)
+            old = lane.compositor
+            if old is None or old.settings != look.background:
+                try:
+                    lane.compositor = BackgroundCompositor(look.background) if look.background.mode != "none" else None
+                except Exception as exc:  # e.g. a background image that went missing
+                    self._errors.error("background switched off: %s", exc)
+                    lane.compositor = None
+
+    # -- the loop ------------------------------------------------------------------------
+    def _gather(self) -> list[tuple[Lane, Frame]]:
+        with self.wake:
+            self.wake.wait_for(
+                lambda: (
+                    self._stop.is_set()
+                    or not self.commands.empty()
+                    or any(lane.inputs.peek_ready() or lane.inputs.closed for lane in self.lanes)
+                ),
+                timeout=0.1,
+            )
+        got = []
+        for lane in self.lanes:
+            frame = lane.inputs.take()
+            if frame is not None:
+                got.append((lane, frame))
+        return got
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._drain_commands()
+            batch = self._gather()
+            for lane in self.lanes:
+                ended = lane.inputs.closed and not lane.inputs.peek_ready()
+                if ended and not lane.outputs.closed and not any(b[0] is lane for b in batch):
+                    lane.outputs.close()  # the source ended and its last frame is out: the output can finish
+            if not batch:
+                continue
+            t0 = time.perf_counter()
+            images = self.process([f for _, f in batch], [lane for lane, _ in batch])
+            self.stats.stage("process", time.perf_counter() - t0)
+            for (lane, frame), image in zip(batch, images):
+                try:
+                    while not lane.outputs.put(Frame(image, frame.seq, frame.t_capture, lane.key), timeout=0.5):
+                        if self._stop.is_set():
+                            return
+                except Closed:
+                    continue
+
+    def _time(self, frame: Frame) -> float:
+        return frame.seq / self.media_fps if self.media_fps else frame.t_capture
+
+    def process(self, frames: list[Frame], lanes: list[Lane]) -> list[np.ndarray]:
+        """The output image of each frame; never raises for a failing stage."""
+        images = [f.image for f in frames]
+        look = self._look
+        if self.state.bypass or look is None:
+            return images
+        times = [self._time(f) for f in frames]
+        for lane, image in zip(lanes, images):
+            size = (image.shape[1], image.shape[0])
+            if lane.size != size:  # a reconnect at another resolution: old tracks mean nothing
+                if lane.size is not None and self.tracker is not None:
+                    self.tracker.reset(lane.key)
+                if lane.compositor is not None:
+                    lane.compositor.reset()
+                lane.size = size
+        faces: list[list[Face]] = [[] for _ in frames]
+        if self.tracker is not None and look.layers.model_dump(exclude_none=True):
+            t0 = time.perf_counter()
+            try:
+                faces = self.tracker.process_many(images, times, [lane.key for lane in lanes])
+            except Exception as exc:
+                self._stage_failed("track", exc)
+                for lane in lanes:
+                    self.tracker.reset(lane.key)
+            self.stats.stage("track", time.perf_counter() - t0)
+        out = list(images)
+        t0 = time.perf_counter()
+        for i, lane in enumerate(lanes):
+            lane.faces = faces[i]
+            if lane.renderer is None or not faces[i]:
+                continue
+            try:
+                out[i] = lane.renderer.render(images[i], faces[i], times[i])
+            except Exception as exc:
+                self._stage_failed("render", exc)
+        self.stats.stage("render", time.perf_counter() - t0)
+        want = [i for i, lane in enumerate(lanes) if lane.compositor is not None]
+        if want and self._segmenter_for is not None:
+            out = self._background(out, images, lanes, times, want)
+        return out
+
+    def _background(
+        self, out: list[np.ndarray], images: list[np.ndarray], lanes: list[Lane], times: list[float], want: list[int]
+    ) -> list[np.ndarray]:
+        t0 = time.perf_counter()
+        masks: dict[int, np.ndarray] = {}
+        try:
+            for landscape in (True, False):
+                group = [i for i in want if (images[i].shape[1] > images[i].shape[0]) == landscape]
+                if group:
+                    seg = self._segmenter(landscape)
+                    masks.update(zip(group, seg.run([images[i] for i in group], native=True)))
+        except Exception as exc:
+            self._stage_failed("person_mask", exc)
+            return out
+        t1 = time.perf_counter()
+        self.stats.stage("person_mask", t1 - t0)
+        for i in want:
+            compositor = lanes[i].compositor
+            if compositor is None or i not in masks:
+                continue
+            try:
+                out[i] = compositor.apply(out[i], masks[i], times[i])
+            except Exception as exc:
+                self._stage_failed("background", exc)
+        self.stats.stage("background", time.perf_counter() - t1)
+        return out
+
+    def _segmenter(self, landscape: bool) -> PersonSegmenter:
+        if landscape not in self._segmenters:
+            assert self._segmenter_for is not None
+            self._segmenters[landscape] = self._segmenter_for(landscape)
+        return self._segmenters[landscape]
+
+    def _stage_failed(self, stage: str, exc: Exception) -> None:
+        self.stats.count("stage_errors")
+        self._errors.error("%s failed, frame passed through: %s", stage, exc, exc_info=True)
