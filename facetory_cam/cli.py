@@ -364,7 +364,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         size=args.size,
         fps=args.fps or d.fps,
         paced=not args.offline,
-        loop=d.loop if args.loop is None else args.loop,
+        loop=args.loop if args.loop is not None else (d.loop and not args.offline),
     )
     pipeline = build_pipeline(settings, plan)
     log.info(
