@@ -137,6 +137,20 @@ class TrackerSettings(_Section):
         description="A detection overlapping every existing track by less than this IoU starts a new track.",
     )
     refine_iris: bool = Field(default=True, description="Refine eye and iris landmarks (478 points instead of 468).")
+    detect_tiles: tuple[int, int] = Field(
+        default=(1, 1),
+        description="Detector tile grid [columns, rows]; [3, 2] finds the small faces of a crowd in 1080p.",
+    )
+    detect_async: bool = Field(
+        default=True, description="Look for newcomers on a worker thread so detection never delays a live frame."
+    )
+
+    @field_validator("detect_tiles")
+    @classmethod
+    def _grid(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not (1 <= value[0] <= 8 and 1 <= value[1] <= 8):
+            raise ValueError("detect_tiles is [columns, rows], each 1..8")
+        return value
 
 
 class SmoothingSettings(_Section):

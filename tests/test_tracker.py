@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -161,9 +163,43 @@ def test_tracker_from_settings(perception, face_tile) -> None:
     )
     tracker = perception.tracker_from_settings(settings)
     assert tracker.max_faces == 1 and tracker.detect_period == 5 and tracker.smoothing is None
+    assert tracker.detect_async  # the shipped default for live streams
     rng = np.random.default_rng(5)
-    faces = tracker.process(webcam_frame(face_tile, 0.0, rng), 0.0)
+    arrived = None
+    for i in range(10):  # the detection runs on a worker: the face joins within a few frames
+        faces = tracker.process(webcam_frame(face_tile, 0.0, rng), i / FPS)
+        if faces:
+            arrived = i
+            break
+        time.sleep(0.02)
+    assert arrived is not None and 1 <= arrived <= 5
     assert len(faces) == 1 and faces[0].landmarks.shape == (478, 3)
+    tracker.close()
+    static = perception.tracker_from_settings(settings, static=True)
+    assert not static.detect_async
+    assert len(static.process(webcam_frame(face_tile, 0.0, rng))) == 1
+
+
+def test_tiled_detection_finds_a_crowd(perception, shared_data) -> None:
+    from facetory_cam.bench import video_frames
+    from facetory_cam.vision.detector import detect_tiled, tile_origins
+    from facetory_cam.vision.geometry import iou
+
+    assert tile_origins(1920, 1080, 3, 2) == [
+        (0, 0, 768, 617),
+        (576, 0, 768, 617),
+        (1152, 0, 768, 617),
+        (0, 463, 768, 617),
+        (576, 463, 768, 617),
+        (1152, 463, 768, 617),
+    ]
+    frame = next(video_frames(shared_data / "videos" / "crowd_1080p.mp4", 1))
+    detector = perception.detector("full")
+    whole = detector.detect([frame])[0]
+    tiled = detect_tiled(detector, [frame], (3, 2))[0]
+    assert len(whole) <= 3 and len(tiled) >= 6  # about eight people walk towards the camera
+    assert all(iou(a.box, b.box) < 0.3 for i, a in enumerate(tiled) for b in tiled[i + 1 :])  # each face once
+    assert all(20 <= d.box[2] - d.box[0] <= 200 for d in tiled)
 
 
 class _CountingBackend:

@@ -144,6 +144,9 @@ class Pipeline:
         ok = True
         for worker in (*self.captures, self.processor, *self.outputs):
             ok &= worker.join(max(deadline - time.monotonic(), 0.01))
+        close = getattr(self.processor.tracker, "close", None)
+        if close is not None:
+            close()  # the detection worker
         if not ok:
             log.warning("some pipeline threads did not stop within %.1f s", timeout)
         return ok

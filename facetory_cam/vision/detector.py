@@ -147,3 +147,57 @@ class FaceDetector:
             k = kp * (size / scale) - np.array([pad_x, pad_y])
             out.append(Detection(tuple(float(v) for v in b), score, k.astype(np.float32)))
         return out
+
+
+def tile_origins(
+    width: int, height: int, cols: int, rows: int, overlap: float = 0.25
+) -> list[tuple[int, int, int, int]]:
+    """Overlapping tiles (x0, y0, w, h) covering the image, ``overlap`` of a tile shared with its neighbour.
+
+    A face smaller than the overlap band is wholly inside at least one tile.
+    """
+    if cols < 1 or rows < 1:
+        raise ValueError("a tile grid needs at least one column and one row")
+    tw = width if cols == 1 else min(width, round(width / (cols - (cols - 1) * overlap)))
+    th = height if rows == 1 else min(height, round(height / (rows - (rows - 1) * overlap)))
+    xs = [0] if cols == 1 else [round(i * (width - tw) / (cols - 1)) for i in range(cols)]
+    ys = [0] if rows == 1 else [round(j * (height - th) / (rows - 1)) for j in range(rows)]
+    return [(x, y, tw, th) for y in ys for x in xs]
+
+
+def detect_tiled(
+    detector: FaceDetector, images: list[np.ndarray], grid: tuple[int, int], overlap: float = 0.25
+) -> list[list[Detection]]:
+    """Detections per image from a grid of tiles, all tiles of all images in one model call.
+
+    Small faces in a large frame (a crowd in 1080p) shrink below what the detector sees
+    once the whole frame is squeezed into its 128 or 192 px input; tiles keep them large
+    enough. The whole frame goes in too, for faces larger than a tile. A face found more
+    than once is kept once (the higher score).
+    """
+    cols, rows = grid
+    if (cols, rows) == (1, 1):
+        return detector.detect(images)
+    tiles: list[np.ndarray] = []
+    owners: list[tuple[int, int, int]] = []
+    for i, image in enumerate(images):
+        h, w = image.shape[:2]
+        for x, y, tw, th in [(0, 0, w, h), *tile_origins(w, h, cols, rows, overlap)]:
+            tiles.append(image[y : y + th, x : x + tw])
+            owners.append((i, x, y))
+    found: list[list[Detection]] = [[] for _ in images]
+    for (i, x, y), dets in zip(owners, detector.detect(tiles)):
+        shift = np.array([x, y], dtype=np.float32)
+        for d in dets:
+            box = (d.box[0] + x, d.box[1] + y, d.box[2] + x, d.box[3] + y)
+            found[i].append(Detection(box, d.score, d.keypoints + shift))
+    out: list[list[Detection]] = []
+    for dets in found:
+        kept: list[Detection] = []
+        for d in sorted(dets, key=lambda d: -d.score):
+            b = np.asarray(d.box)
+            if kept and (_iou_matrix(b, np.asarray([k.box for k in kept])) > NMS_IOU).any():
+                continue
+            kept.append(d)
+        out.append(kept)
+    return out

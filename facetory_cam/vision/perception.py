@@ -59,6 +59,8 @@ class Perception:
         new_track_iou: float = 0.3,
         refine_iris: bool = True,
         smoothing: SmoothingParams | None = None,
+        detect_grid: tuple[int, int] = (1, 1),
+        detect_async: bool = False,
     ) -> FaceTracker:
         """A tracker for one source; photos (static) use the full-range detector, then short-range."""
         kind = detector or ("full" if static else "short")
@@ -74,6 +76,8 @@ class Perception:
             new_track_iou=new_track_iou,
             smoothing=smoothing,
             static=static,
+            detect_grid=detect_grid,
+            detect_async=detect_async,
         )
 
     def tracker_from_settings(self, settings: Settings, *, static: bool = False) -> FaceTracker:
@@ -89,6 +93,8 @@ class Perception:
             new_track_iou=t.iou_new_track,
             refine_iris=t.refine_iris,
             smoothing=SmoothingParams(sm.min_cutoff, sm.beta, sm.d_cutoff) if sm.enabled else None,
+            detect_grid=(t.detect_tiles[0], t.detect_tiles[1]),
+            detect_async=t.detect_async and not static,
         )
 
     def close(self) -> None:

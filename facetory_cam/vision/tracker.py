@@ -10,16 +10,20 @@ each model in one batch.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from facetory_cam.vision.detector import Detection, FaceDetector
+from facetory_cam.vision.detector import Detection, FaceDetector, detect_tiled
 from facetory_cam.vision.geometry import Roi, iou
 from facetory_cam.vision.landmarks import FaceMesh, IrisRefiner, roi_from_detection, roi_from_landmarks
 from facetory_cam.vision.smoothing import OneEuroFilter
+
+log = logging.getLogger(__name__)
 
 DUPLICATE_IOU = 0.5
 
@@ -117,6 +121,8 @@ class FaceTracker:
         new_track_iou: float = 0.3,
         smoothing: SmoothingParams | None = None,
         static: bool = False,
+        detect_grid: tuple[int, int] = (1, 1),
+        detect_async: bool = False,
     ) -> None:
         if max_faces < 1:
             raise ValueError("max_faces must be at least 1")
@@ -133,6 +139,55 @@ class FaceTracker:
         self._states: dict[str, _SourceState] = {}
         self._next_id = 0
         self.detector_runs = 0
+        self.detect_grid = detect_grid
+        # Live streams look for newcomers on a worker thread: a detection (tens of ms for a
+        # tiled 1080p frame) then never stalls a frame; its faces join a frame or two later.
+        self.detect_async = detect_async and not static
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[list[str], Future[list[list[Detection]]]] | None = None
+
+    def close(self) -> None:
+        """Stop the detection worker (if any); the tracker still works, synchronously."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._pending = None
+        self.detect_async = False
+
+    def _detect_live(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        return detect_tiled(self.detector, images, self.detect_grid)
+
+    def _detections(
+        self, images: Sequence[np.ndarray], sources: Sequence[str], due: list[int]
+    ) -> dict[int, list[Detection]]:
+        """Detections to merge into this frame's candidates, by position in the call."""
+        if self.static:
+            if due:
+                self.detector_runs += 1
+            return {i: self._detect_static(images[i]) for i in due}
+        if not self.detect_async:
+            if not due:
+                return {}
+            self.detector_runs += 1
+            return dict(zip(due, self._detect_live([images[i] for i in due])))
+        found: dict[int, list[Detection]] = {}
+        if self._pending is not None and self._pending[1].done():
+            keys, future = self._pending
+            self._pending = None
+            try:
+                result = future.result()
+            except Exception as exc:  # a failed detection only delays newcomers
+                log.error("face detection failed: %s", exc)
+                result = []
+            position = {key: i for i, key in enumerate(sources)}
+            found = {position[k]: dets for k, dets in zip(keys, result) if k in position}
+        if due and self._pending is None:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-detect")
+            self.detector_runs += 1
+            keys = [sources[i] for i in due]
+            self._pending = (keys, self._pool.submit(self._detect_live, [images[i] for i in due]))
+        return found
 
     def reset(self, source: str | None = None) -> None:
         """Forget the tracks of one source (all sources when None), e.g. after it reconnects."""
@@ -191,18 +246,13 @@ class FaceTracker:
             if len(st.tracks) < self.max_faces
             and (not st.tracks or self.static or st.frame - 1 - st.last_detect >= self.detect_period)
         ]
-        found: dict[int, list[Detection]] = {}
-        if due:
-            self.detector_runs += 1
-            if self.static:
-                found = {i: self._detect_static(images[i]) for i in due}
-            else:
-                found = dict(zip(due, self.detector.detect([images[i] for i in due])))
+        found = self._detections(images, sources, due)
+        for i in due:
+            states[i].last_detect = states[i].frame - 1  # asked for, even when the answer comes later
         candidates: list[list[_Track]] = []
         for i, st in enumerate(states):
             cands = list(st.tracks)
             if i in found:
-                st.last_detect = st.frame - 1
                 boxes = [t.box for t in st.tracks]
                 for det in found[i]:
                     if len(cands) >= self.max_faces:
