@@ -141,6 +141,11 @@ class TrackerSettings(_Section):
         default=(1, 1),
         description="Detector tile grid [columns, rows]; [3, 2] finds the small faces of a crowd in 1080p.",
     )
+    iris_min_face_px: float = Field(
+        default=96.0,
+        ge=0.0,
+        description="Faces narrower than this (px) get an estimated iris instead of the iris model (0: always run it).",
+    )
     detect_async: bool = Field(
         default=True, description="Look for newcomers on a worker thread so detection never delays a live frame."
     )

@@ -244,3 +244,24 @@ def test_sources_are_tracked_apart_with_one_model_call_per_stage(perception, fac
     assert a[0].track_id > b[0].track_id  # cam-a starts a new track, cam-b keeps its own
     with pytest.raises(ValueError, match="one frame per source"):
         tracker.process_many([left[0], right[0]], [2.0, 2.0], ["cam-a", "cam-a"])
+
+
+def test_small_faces_get_an_estimated_iris(perception, face_tile) -> None:
+    from facetory_cam.vision.landmarks import approximate_iris
+
+    rng = np.random.default_rng(9)
+    frame = webcam_frame(face_tile, 0.0, rng)
+    refined = perception.tracker().process(frame, 0.0)[0].landmarks
+    estimated = approximate_iris(refined[:468])
+    np.testing.assert_array_equal(estimated[:468], refined[:468])
+    for centre, ring, corners in ((468, slice(469, 473), (33, 133)), (473, slice(474, 478), (362, 263))):
+        eye = float(np.linalg.norm(refined[corners[0], :2] - refined[corners[1], :2]))
+        assert np.linalg.norm(estimated[centre, :2] - refined[centre, :2]) < 0.12 * eye
+        r_est = np.linalg.norm(estimated[ring, :2] - estimated[centre, :2], axis=1).mean()
+        r_ref = np.linalg.norm(refined[ring, :2] - refined[centre, :2], axis=1).mean()
+        assert 0.7 < r_est / r_ref < 1.4
+    tracker = perception.tracker(iris_min_face_px=10_000)  # every face counts as small
+    iris = _CountingBackend(tracker.iris.backend)
+    tracker.iris.backend = iris
+    faces = tracker.process(frame, 0.0)
+    assert faces[0].landmarks.shape == (478, 3) and iris.batches == []

@@ -27,6 +27,32 @@ EYE_CONTOUR = (
     (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398),
 )
 IRIS_OFFSET = (468, 473)  # centre then 4 ring points for each eye
+IRIS_RADIUS_PER_EYE_WIDTH = 0.195  # a human iris (~11.7 mm across) over the eye opening (~30 mm)
+
+
+def approximate_iris(mesh: np.ndarray) -> np.ndarray:
+    """(478, 3) landmarks from a (468, 3) mesh without the iris model, for faces too small for it.
+
+    The iris centre is the middle of the eye opening and its ring an average-sized circle:
+    on a face a few dozen pixels wide the iris model has nothing to refine, and every
+    consumer of 478 points (masks, the iris layer) keeps working.
+    """
+    full = np.empty((478, 3), dtype=np.float32)
+    full[:468] = mesh[:468]
+    for side, (a, b) in enumerate(EYE_CORNERS):
+        contour = mesh[list(EYE_CONTOUR[side])]
+        centre = contour.mean(axis=0)
+        axis = mesh[b, :2] - mesh[a, :2]
+        width = float(np.hypot(*axis))
+        u = axis / max(width, 1e-6)
+        v = np.array([-u[1], u[0]], dtype=np.float32)
+        r = IRIS_RADIUS_PER_EYE_WIDTH * width
+        start = IRIS_OFFSET[side]
+        full[start, :2] = centre[:2]
+        for k, d in enumerate((u, v, -u, -v)):
+            full[start + 1 + k, :2] = centre[:2] + r * d
+        full[start : start + 5, 2] = centre[2]
+    return full
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class Perception:
         smoothing: SmoothingParams | None = None,
         detect_grid: tuple[int, int] = (1, 1),
         detect_async: bool = False,
+        iris_min_face_px: float = 0.0,
     ) -> FaceTracker:
         """A tracker for one source; photos (static) use the full-range detector, then short-range."""
         kind = detector or ("full" if static else "short")
@@ -78,6 +79,7 @@ class Perception:
             static=static,
             detect_grid=detect_grid,
             detect_async=detect_async,
+            iris_min_face_px=iris_min_face_px,
         )
 
     def tracker_from_settings(self, settings: Settings, *, static: bool = False) -> FaceTracker:
@@ -95,6 +97,7 @@ class Perception:
             smoothing=SmoothingParams(sm.min_cutoff, sm.beta, sm.d_cutoff) if sm.enabled else None,
             detect_grid=(t.detect_tiles[0], t.detect_tiles[1]),
             detect_async=t.detect_async and not static,
+            iris_min_face_px=0.0 if static else t.iris_min_face_px,
         )
 
     def close(self) -> None:

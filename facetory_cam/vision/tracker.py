@@ -20,7 +20,13 @@ import numpy as np
 
 from facetory_cam.vision.detector import Detection, FaceDetector, detect_tiled
 from facetory_cam.vision.geometry import Roi, iou
-from facetory_cam.vision.landmarks import FaceMesh, IrisRefiner, roi_from_detection, roi_from_landmarks
+from facetory_cam.vision.landmarks import (
+    FaceMesh,
+    IrisRefiner,
+    approximate_iris,
+    roi_from_detection,
+    roi_from_landmarks,
+)
 from facetory_cam.vision.smoothing import OneEuroFilter
 
 log = logging.getLogger(__name__)
@@ -123,6 +129,7 @@ class FaceTracker:
         static: bool = False,
         detect_grid: tuple[int, int] = (1, 1),
         detect_async: bool = False,
+        iris_min_face_px: float = 0.0,
     ) -> None:
         if max_faces < 1:
             raise ValueError("max_faces must be at least 1")
@@ -140,6 +147,7 @@ class FaceTracker:
         self._next_id = 0
         self.detector_runs = 0
         self.detect_grid = detect_grid
+        self.iris_min_face_px = iris_min_face_px  # smaller faces get an estimated iris, not the iris model
         # Live streams look for newcomers on a worker thread: a detection (tens of ms for a
         # tiled 1080p frame) then never stalls a frame; its faces join a frame or two later.
         self.detect_async = detect_async and not static
@@ -284,8 +292,18 @@ class FaceTracker:
                 continue  # two crops converged on one face: keep the older track
             kept.append((i, cand, res.landmarks, res.presence))
 
-        meshes = [k[2] for k in kept]
-        full = self.iris.run(list(images), meshes, [k[0] for k in kept]) if self.iris is not None and kept else meshes
+        full = [k[2] for k in kept]
+        if self.iris is not None and kept:
+            big = []
+            for n, (_, _, mesh, _) in enumerate(kept):
+                x0, _, x1, _ = landmark_box(mesh)
+                if x1 - x0 >= self.iris_min_face_px:
+                    big.append(n)
+                else:
+                    full[n] = approximate_iris(mesh)
+            refined = self.iris.run(list(images), [kept[n][2] for n in big], [kept[n][0] for n in big])
+            for n, lm in zip(big, refined):
+                full[n] = lm
 
         faces: list[list[Face]] = [[] for _ in images]
         tracks: list[list[_Track]] = [[] for _ in images]
