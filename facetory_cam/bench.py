@@ -202,6 +202,7 @@ def bench_pipeline(
         fps=fps,
         paced=paced,
         stats_window=frames + 10,
+        split_stages=settings.daemon.split_stages,
     )
     cpu0, t0 = time.process_time(), time.monotonic()
     pipe.start()

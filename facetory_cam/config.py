@@ -200,6 +200,9 @@ class DaemonSettings(_Section):
         default=2.0, gt=0.0, le=60.0, description="Seconds without frames before a camera is reopened."
     )
     stats_every: float = Field(default=0.0, ge=0.0, description="Log pipeline statistics every N seconds (0: never).")
+    split_stages: bool = Field(
+        default=True, description="Track the next frame while the makeup of the last one is drawn (two cores)."
+    )
 
 
 class Settings(BaseSettings):

@@ -206,8 +206,11 @@ def test_commands_apply_between_frames() -> None:
         assert state == {"look": natural.name, "intensity": 0.4, "bypass": True, "disabled_layers": ["lipstick"]}
         look = pipe.processor.state.effective_look()
         assert look is not None and look.layers.lipstick is None and look.intensity == pytest.approx(0.4)
-        renderer = pipe.lanes[0].renderer
+        pipe.submit(SetBypass(False))
+        time.sleep(0.3)
+        renderer = pipe.lanes[0].renderer  # the renderer got the look once frames needed it
         assert renderer is not None and renderer.look.layers.lipstick is None
+        assert renderer.look.intensity == pytest.approx(0.4 * natural.intensity)
         with pytest.raises(ValueError, match="intensity"):
             SetIntensity(1.5)
         pipe.submit(SetLayer("no-such-layer", False))  # refused by the processor, logged, nothing breaks
@@ -216,7 +219,7 @@ def test_commands_apply_between_frames() -> None:
 
             pipe.submit(SetSource(3, "scripted"))
         time.sleep(0.2)
-        assert pipe.snapshot()["state"]["disabled_layers"] == ["lipstick"]
+        assert pipe.snapshot()["state"]["disabled_layers"] == ["lipstick"] and not pipe.snapshot()["state"]["bypass"]
     finally:
         assert pipe.stop(2.0)
 

@@ -40,24 +40,21 @@ def test_real_clip_to_file_every_frame_made_up(perception, shared_data: Path, tm
         loop=False,
     )
     pipe = build_pipeline(Settings(), plan, perception=perception)
+    assert pipe.processor._mid is not None  # tracking and makeup on two threads, as shipped
     record: list[tuple[int, int, float]] = []
-    original = pipe.processor.process
 
-    def watched(frames, lanes):
-        images = original(frames, lanes)
-        for f, lane, img in zip(frames, lanes, images):
-            change = 0.0
-            for face in lane.faces:  # mean change inside the lips of each tracked face
-                lips = face.landmarks[[61, 291, 0, 17], :2]
-                x0, y0 = np.floor(lips.min(0)).astype(int)
-                x1, y1 = np.ceil(lips.max(0)).astype(int)
-                a = f.image[y0:y1, x0:x1].astype(np.int16)
-                b = img[y0:y1, x0:x1].astype(np.int16)
-                change = max(change, float(np.abs(a - b).mean()))
-            record.append((f.seq, len(lane.faces), change))
-        return images
+    def watched(lane, f, img) -> None:
+        change = 0.0
+        for face in lane.faces:  # mean change inside the lips of each tracked face
+            lips = face.landmarks[[61, 291, 0, 17], :2]
+            x0, y0 = np.floor(lips.min(0)).astype(int)
+            x1, y1 = np.ceil(lips.max(0)).astype(int)
+            a = f.image[y0:y1, x0:x1].astype(np.int16)
+            b = img[y0:y1, x0:x1].astype(np.int16)
+            change = max(change, float(np.abs(a - b).mean()))
+        record.append((f.seq, len(lane.faces), change))
 
-    pipe.processor.process = watched  # type: ignore[method-assign]
+    pipe.processor.on_frame = watched
     snap = run_pipeline(pipe, startup_timeout=10.0)
     n_in = _frame_count(clip)
     assert len(record) == n_in == 78
@@ -188,18 +185,18 @@ def test_signal_stops_cleanly_within_two_seconds(store, sig: int) -> None:
     assert stats["counters"]["frames_out"] > 0
 
 
-def test_second_signal_forces_exit(store) -> None:
-    proc = _run_cli(
-        ["run", "--source", "scripted:320x240@30", "--sink", "null", "--look", "natural", "--stats-every", "0.5"]
-    )
-    try:
-        _wait_for(proc, "in fps", 60.0)
-        proc.send_signal(signal.SIGINT)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=5.0)
-    finally:
-        proc.kill()
-    assert proc.returncode != 0
+def test_second_signal_forces_exit(monkeypatch) -> None:
+    import facetory_cam.daemon.runner as runner
+
+    exits: list[int] = []
+    monkeypatch.setattr(runner.os, "_exit", exits.append)
+    with runner.SignalStop() as stop:
+        assert signal.getsignal(signal.SIGINT) == stop._handle
+        stop._handle(signal.SIGINT, None)
+        assert stop.event.is_set() and exits == []  # the first asks for a clean stop
+        stop._handle(signal.SIGTERM, None)
+        assert exits == [128 + signal.SIGTERM]  # the second exits at once
+    assert signal.getsignal(signal.SIGINT) != stop._handle  # handlers restored
 
 
 def test_missing_models_is_a_clear_error(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ class Pipeline:
         placeholder_after: float = 0.5,
         opener: Callable[[str], FrameSource] | None = None,
         stats_window: int = 300,
+        split_stages: bool = False,
     ) -> None:
         if not sources:
             raise ValueError("a pipeline needs at least one source")
@@ -82,6 +83,7 @@ class Pipeline:
             wake=wake,
             media_fps=None if paced else fps,
             on_switch=self._switch,
+            split=split_stages,
         )
         self._started = False
         self._stopped = False

@@ -45,6 +45,18 @@ class Lane:
     faces: list[Face] = field(default_factory=list)
 
 
+@dataclass
+class _Work:
+    """One round between the two stages: the frames, the look to apply and the faces found."""
+
+    batch: list[tuple[Lane, Frame]]
+    look: Look | None
+    faces: list[list[Face]]
+    times: list[float]
+    resized: set[str] = field(default_factory=set)  # lanes whose frame size changed this round
+    seconds: float = 0.0  # time the first stage took
+
+
 class Processor:
     def __init__(
         self,
@@ -57,6 +69,7 @@ class Processor:
         wake: threading.Condition,
         media_fps: float | None = None,
         on_switch: Callable[[SetSource], None] | None = None,
+        split: bool = False,
     ) -> None:
         self.lanes = list(lanes)
         self.tracker = tracker
@@ -70,22 +83,36 @@ class Processor:
         self.commands: queue.Queue[Command] = queue.Queue()
         self._errors = RateLimitedLog(log, every=5.0)
         self._stop = threading.Event()
-        self._look: Look | None = None
-        self._apply_look(state.effective_look())
-        self._thread = threading.Thread(target=self._run, name="processing", daemon=True)
+        self._look: Look | None = state.effective_look()  # what the first stage hands on
+        self._rendered_look: Look | None = None  # what the renderers were last set to
+        self._apply_look(self._look)
+        self.on_frame: Callable[[Lane, Frame, np.ndarray], None] | None = None  # sees every processed frame
+        # Split: tracking of round n+1 overlaps makeup of round n on a second core. Throughput
+        # doubles when both stages are heavy (a crowd); a frame's own latency stays the same.
+        self._mid: Slot[_Work] | None = Slot(lossless=True) if split else None
+        self._inflight = 0  # rounds handed to the second stage and not yet sent
+        self._count_lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, name="processing", daemon=True)]
+        if split:
+            self._threads.append(threading.Thread(target=self._run_finish, name="processing-finish", daemon=True))
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        for t in self._threads:
+            t.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self._mid is not None:
+            self._mid.close()
         with self.wake:
             self.wake.notify_all()
 
     def join(self, timeout: float) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(deadline - time.monotonic(), 0.0))
+        return not any(t.is_alive() for t in self._threads)
 
     def submit(self, cmd: Command) -> None:
         self.commands.put(cmd)
@@ -107,10 +134,10 @@ class Processor:
             except ValueError as exc:
                 log.error("ignored command %s: %s", cmd, exc)
                 continue
-            self._apply_look(self.state.effective_look())
+            self._look = self.state.effective_look()  # the second stage picks it up with the next round
 
     def _apply_look(self, look: Look | None) -> None:
-        self._look = look
+        self._rendered_look = look
         for lane in self.lanes:
             if look is None:
                 lane.renderer = None
@@ -147,68 +174,122 @@ class Processor:
         return got
 
     def _run(self) -> None:
+        """Gather, track and (when not split) finish each round on this thread."""
         while not self._stop.is_set():
             self._drain_commands()
             batch = self._gather()
             for lane in self.lanes:
                 ended = lane.inputs.closed and not lane.inputs.peek_ready()
                 if ended and not lane.outputs.closed and not any(b[0] is lane for b in batch):
-                    lane.outputs.close()  # the source ended and its last frame is out: the output can finish
+                    if self._inflight == 0:
+                        lane.outputs.close()  # the source ended and its last frame is out: the output can finish
             if not batch:
                 continue
             t0 = time.perf_counter()
-            images = self.process([f for _, f in batch], [lane for lane, _ in batch])
-            self.stats.stage("process", time.perf_counter() - t0)
-            for (lane, frame), image in zip(batch, images):
+            work = self._track(batch)
+            work.seconds = time.perf_counter() - t0
+            if self._mid is None:
+                self._finish_and_send(work)
+                continue
+            with self._count_lock:
+                self._inflight += 1
+            try:
+                while not self._mid.put(work, timeout=0.5):
+                    if self._stop.is_set():
+                        return
+            except Closed:
+                return
+
+    def _run_finish(self) -> None:
+        """The second stage when split: makeup and background of the round the first stage tracked."""
+        assert self._mid is not None
+        while not self._stop.is_set():
+            work = self._mid.take(timeout=0.1)
+            if work is not None:
                 try:
-                    while not lane.outputs.put(Frame(image, frame.seq, frame.t_capture, lane.key), timeout=0.5):
-                        if self._stop.is_set():
-                            return
-                except Closed:
-                    continue
+                    self._finish_and_send(work)
+                finally:
+                    with self._count_lock:
+                        self._inflight -= 1
+
+    def _finish_and_send(self, work: _Work) -> None:
+        t0 = time.perf_counter()
+        images = self._finish(work)
+        self.stats.stage("process", work.seconds + time.perf_counter() - t0)
+        for (lane, frame), image in zip(work.batch, images):
+            if self.on_frame is not None:
+                self.on_frame(lane, frame, image)
+            try:
+                while not lane.outputs.put(Frame(image, frame.seq, frame.t_capture, lane.key), timeout=0.5):
+                    if self._stop.is_set():
+                        return
+            except Closed:
+                continue
 
     def _time(self, frame: Frame) -> float:
         return frame.seq / self.media_fps if self.media_fps else frame.t_capture
 
     def process(self, frames: list[Frame], lanes: list[Lane]) -> list[np.ndarray]:
-        """The output image of each frame; never raises for a failing stage."""
-        images = [f.image for f in frames]
-        look = self._look
-        if self.state.bypass or look is None:
-            return images
+        """The output image of each frame, both stages on the calling thread; never raises for a failing stage."""
+        return self._finish(self._track(list(zip(lanes, frames))))
+
+    def _track(self, batch: list[tuple[Lane, Frame]]) -> _Work:
+        """First stage: the look to use and the faces of every frame of the round."""
+        frames = [f for _, f in batch]
+        lanes = [lane for lane, _ in batch]
+        look = None if self.state.bypass else self._look
         times = [self._time(f) for f in frames]
+        faces: list[list[Face]] = [[] for _ in frames]
+        work = _Work(batch, look, faces, times)
+        if look is None:
+            return work
+        images = [f.image for f in frames]
         for lane, image in zip(lanes, images):
             size = (image.shape[1], image.shape[0])
             if lane.size != size:  # a reconnect at another resolution: old tracks mean nothing
                 if lane.size is not None and self.tracker is not None:
                     self.tracker.reset(lane.key)
-                if lane.compositor is not None:
-                    lane.compositor.reset()
                 lane.size = size
-        faces: list[list[Face]] = [[] for _ in frames]
+                work.resized.add(lane.key)
         if self.tracker is not None and look.layers.model_dump(exclude_none=True):
             t0 = time.perf_counter()
             try:
-                faces = self.tracker.process_many(images, times, [lane.key for lane in lanes])
+                work.faces = self.tracker.process_many(images, times, [lane.key for lane in lanes])
             except Exception as exc:
                 self._stage_failed("track", exc)
                 for lane in lanes:
                     self.tracker.reset(lane.key)
             self.stats.stage("track", time.perf_counter() - t0)
+        return work
+
+    def _finish(self, work: _Work) -> list[np.ndarray]:
+        """Second stage: makeup on the tracked faces, then the background."""
+        frames = [f for _, f in work.batch]
+        lanes = [lane for lane, _ in work.batch]
+        images = [f.image for f in frames]
+        if work.look is None:
+            for lane in lanes:
+                lane.faces = []
+            return images
+        if work.look is not self._rendered_look:
+            self._apply_look(work.look)
+        for lane in lanes:
+            if lane.key in work.resized and lane.compositor is not None:
+                lane.compositor.reset()
         out = list(images)
         t0 = time.perf_counter()
         for i, lane in enumerate(lanes):
-            lane.faces = faces[i]
-            if lane.renderer is None or not faces[i]:
+            lane.faces = work.faces[i]
+            if lane.renderer is None or not work.faces[i]:
                 continue
             try:
-                out[i] = lane.renderer.render(images[i], faces[i], times[i])
+                out[i] = lane.renderer.render(images[i], work.faces[i], work.times[i])
             except Exception as exc:
                 self._stage_failed("render", exc)
         self.stats.stage("render", time.perf_counter() - t0)
         want = [i for i, lane in enumerate(lanes) if lane.compositor is not None]
         if want and self._segmenter_for is not None:
-            out = self._background(out, images, lanes, times, want)
+            out = self._background(out, images, lanes, work.times, want)
         return out
 
     def _background(

@@ -104,6 +104,7 @@ def build_pipeline(
         hang_after=d.hang_after,
         placeholder_after=d.placeholder_after,
         opener=opener,
+        split_stages=d.split_stages,
     )
 
 
