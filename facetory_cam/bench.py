@@ -196,7 +196,7 @@ def bench_pipeline(
     pipe = Pipeline(
         [src],
         [[sink]],
-        tracker=perception.tracker_from_settings(settings),
+        tracker=perception.tracker_from_settings(settings, live=paced),
         segmenter=lambda landscape: perception.segmenter(landscape=landscape),
         state=ControlState(look=look),
         fps=fps,

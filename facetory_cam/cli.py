@@ -252,7 +252,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             )
             return 0
 
-        tracker = perception.tracker_from_settings(settings, static=False)
+        tracker = perception.tracker_from_settings(settings, live=False)
         segmenters: list[Any] = []
         seen: set[int] = set()
 

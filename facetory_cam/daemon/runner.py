@@ -79,7 +79,7 @@ def build_pipeline(
             backend=settings.models.backend,
             threads=settings.models.threads,
         )
-    tracker = perception.tracker_from_settings(settings)  # opens the models now: missing ones fail here
+    tracker = perception.tracker_from_settings(settings, live=plan.paced)  # opens the models: missing ones fail here
     sinks: list[list[Sink]] = []
     try:
         for i, (source, spec) in enumerate(zip(sources, specs)):

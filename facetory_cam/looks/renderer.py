@@ -80,10 +80,11 @@ class LookRenderer:
                 self._failed.add(key)
         x0, y0, x1, y1 = ctx.box
         roi = frame[y0:y1, x0:x1]
-        if all(math.isfinite(s) for s in cv2.sumElems(ctx.rgb)):  # NaN and infinity survive a sum
-            # Rounded and saturated in one pass. Pixels no layer touched come back exactly as they were
-            # (v / 255 * 255 rounds back to v), so the whole ROI can be written.
-            roi[...] = cv2.addWeighted(ctx.rgb, 255.0, ctx.rgb, 0.0, 0.0, dtype=cv2.CV_8U)
+        rgb = ctx.rgb
+        if all(math.isfinite(s) for s in cv2.sumElems(rgb)):  # NaN and infinity survive a sum
+            # Rounded and saturated in one pass, straight into the frame. Pixels no layer touched come back
+            # exactly as they were (v / 255 * 255 rounds back to v), so the whole ROI can be written.
+            cv2.addWeighted(rgb, 255.0, rgb, 0.0, 0.0, dst=roi, dtype=cv2.CV_8U)
         else:  # a layer left NaN or infinity: only the pixels it changed measurably, NaN never
             changed = np.abs(ctx.rgb - ctx.original).max(axis=2) > (0.25 / 255.0)
             roi[changed] = np.clip(np.rint(ctx.rgb[changed] * 255.0), 0, 255).astype(np.uint8)

@@ -16,7 +16,9 @@ colour never bleeds onto teeth or the white of the eye.
 On a turned head the far eye, brow, eyeshadow and cheek fade out as they go
 behind the nose, since the mesh still places them (wrongly) on the visible side.
 
-Masks are built when first looked up, so a look pays only for the regions it uses.
+Masks are built when first looked up, so a look pays only for the regions it uses, and a layer
+that paints a small box reads its masks there (``RegionMasks.within``) or on a coarse grid
+(``RegionMasks.resized``) without the ROI-sized array ever being made.
 With a wide feather (a big face) the soft outlines of the skin, nose and lips are
 still rasterised at full resolution but feathered on a grid k times coarser, the
 feather still 1.5 grid pixels or more, and interpolated back up: an edge that soft
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -116,6 +118,45 @@ class RegionMasks:
             out[cy0:cy1, cx0:cx1] = mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
         return out
 
+    def within(self, name: str, rows: slice, cols: slice) -> np.ndarray:
+        """One mask's values over a (rows, cols) sub-box of the ROI: read-only, a view where it can be.
+
+        A layer painting a small region pays for that region only: the ROI-sized mask is not made for it.
+        """
+        if isinstance(self.masks, _LazyMasks):
+            return self.masks.within(name, rows, cols)
+        return self.masks[name][rows, cols]
+
+    def bounds(self, name: str) -> tuple[slice, slice] | None:
+        """(rows, cols) of the ROI outside which the mask is zero, or None where it is zero everywhere."""
+        if isinstance(self.masks, _LazyMasks):
+            return self.masks.bounds(name)
+        h, w = self.shape
+        return (slice(0, h), slice(0, w)) if h and w else None
+
+    def resized(self, name: str, size: tuple[int, int]) -> np.ndarray:
+        """One mask bilinearly resampled to ``size`` (width, height) over the ROI, as ``cv2.resize`` would give
+        it, without making the ROI-sized mask: for effects worked out on a coarse grid."""
+        if isinstance(self.masks, _LazyMasks):
+            return self.masks.resized(name, size)
+        return cv2.resize(self.masks[name], size, interpolation=cv2.INTER_LINEAR)
+
+    def shown(self, side: str) -> float:
+        """How much of one side of the face ("left" or "right") is seen: 1 facing the camera, 0 turned away.
+
+        The far side's eye, brow, eyeshadow and cheek masks are faded by it.
+        """
+        if isinstance(self.masks, _LazyMasks):
+            return self.masks.shown(side)
+        return 1.0
+
+    def peak(self, name: str) -> float:
+        """The mask's largest value (without making the ROI-sized mask)."""
+        if isinstance(self.masks, _LazyMasks):
+            return self.masks.peak(name)
+        mask = self.masks[name]
+        return float(mask.max()) if mask.size else 0.0
+
 
 class _LazyMasks(Mapping[str, np.ndarray]):
     """Region name -> mask, each built the first time it is looked up and then kept.
@@ -124,9 +165,9 @@ class _LazyMasks(Mapping[str, np.ndarray]):
     never build anything.
     """
 
-    def __init__(self, names: Iterable[str], build: Callable[[str], np.ndarray]) -> None:
+    def __init__(self, names: Iterable[str], builder: _Builder) -> None:
         self._names = dict.fromkeys(names)
-        self._build = build
+        self._builder = builder
         self._built: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -134,8 +175,61 @@ class _LazyMasks(Mapping[str, np.ndarray]):
         if mask is None:
             if name not in self._names:
                 raise KeyError(name)
-            mask = self._built[name] = self._build(name)
+            mask = self._built[name] = self._builder.mask(name)
         return mask
+
+    def _patch(self, name: str) -> _Patch | None:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._builder.region(name)
+
+    def within(self, name: str, rows: slice, cols: slice) -> np.ndarray:
+        mask = self._built.get(name)
+        if mask is not None:
+            return mask[rows, cols]
+        h, w = self._builder.h, self._builder.w
+        y0, y1, _ = rows.indices(h)
+        x0, x1, _ = cols.indices(w)
+        y1, x1 = max(y0, y1), max(x0, x1)
+        patch = self._patch(name)
+        if patch is None:
+            return np.zeros((y1 - y0, x1 - x0), np.float32)
+        return patch.over((x0, y0, x1, y1))
+
+    def bounds(self, name: str) -> tuple[slice, slice] | None:
+        patch = self._patch(name)
+        if patch is None:
+            return None
+        x0, y0, x1, y1 = patch.rect
+        return slice(y0, y1), slice(x0, x1)
+
+    def resized(self, name: str, size: tuple[int, int]) -> np.ndarray:
+        mask = self._built.get(name)
+        if mask is not None:
+            return cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
+        patch = self._patch(name)
+        w, h = size
+        if patch is None:
+            return np.zeros((h, w), np.float32)
+        # cv2.resize samples output pixel u at (u + 0.5) * W / w - 0.5 of the ROI: the same map, onto the patch.
+        # Outside its rectangle the patch is zero, and at its edges it already is.
+        x0, y0 = patch.rect[:2]
+        sx, sy = self._builder.w / w, self._builder.h / h
+        m = np.array([[sx, 0.0, 0.5 * sx - 0.5 - x0], [0.0, sy, 0.5 * sy - 0.5 - y0]])
+        data = patch.data if patch.data.dtype == np.float32 else patch.data.astype(np.float32)
+        out = cv2.warpAffine(
+            data, m, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT
+        )
+        if patch.scale != 1.0:
+            out *= np.float32(patch.scale)
+        return out
+
+    def shown(self, side: str) -> float:
+        return self._builder.shown[side]
+
+    def peak(self, name: str) -> float:
+        patch = self._patch(name)
+        return 0.0 if patch is None or patch.data.size == 0 else float(patch.data.max()) * patch.scale
 
     def __contains__(self, name: object) -> bool:
         return name in self._names
@@ -200,7 +294,7 @@ def face_region_masks(
     # Far-off points (a huge face mostly outside the frame) are pulled in so that fixed-point vertex
     # coordinates cannot overflow; the visible part of the polygons is unchanged.
     rel = pts - (x0, y0)
-    if not -_COORD_LIMIT < rel.min() and rel.max() < _COORD_LIMIT:
+    if not (-_COORD_LIMIT < rel.min() and rel.max() < _COORD_LIMIT):
         np.clip(rel, -_COORD_LIMIT, _COORD_LIMIT, out=rel)
     roi = (y1 - y0, x1 - x0)
     grid = None
@@ -208,7 +302,7 @@ def face_region_masks(
         gx, gy = -((x0 - ax) % k), -((y0 - ay) % k)
         grid = _Grid(k, coarse_boxes, gx, gy, gx - (gx - roi[1]) // k * k, gy - (gy - roi[0]) // k * k)
     builder = _Builder(rel, roi, sigma, grow, grid, names)
-    return RegionMasks((x0, y0, x1, y1), _LazyMasks(names, builder.mask))
+    return RegionMasks((x0, y0, x1, y1), _LazyMasks(names, builder))
 
 
 def draw_regions(image_rgb: np.ndarray, masks: RegionMasks, alpha: float = 0.45) -> np.ndarray:
@@ -482,7 +576,7 @@ class _Builder:
         bridge = pts[_BRIDGE].tolist()
         reach = {n: math.dist(pts[s.eye_upper[0]].tolist(), bridge) for n, s in _SIDES.items()}
         total = max(sum(reach.values()), 1e-6)
-        self._shown = {n: _smoothstep(_HIDDEN_SHARE, _SHOWN_SHARE, r / total) for n, r in reach.items()}
+        self.shown = {n: _smoothstep(_HIDDEN_SHARE, _SHOWN_SHARE, r / total) for n, r in reach.items()}
 
     def mask(self, name: str) -> np.ndarray:
         """The region's ROI-sized float32 mask, in its slot of the block (read-only: regions share it)."""
@@ -615,7 +709,7 @@ class _Builder:
                 side_name, part = name.split("_", 1)
                 side = _SIDES[side_name]
                 parts = {name: self._cheek(side)} if part == "cheek" else self._eye_area(side, side_name)
-                shown = self._shown[side_name]
+                shown = self.shown[side_name]
                 if shown < 1.0:  # the far side of a turned head
                     parts = {n: p if p is None else p._replace(scale=p.scale * shown) for n, p in parts.items()}
                 self._done.update(parts)
@@ -671,7 +765,9 @@ class _Builder:
             cv2.circle(disc, (fx - x0 * _ONE, fy - y0 * _ONE), round(radius * _ONE), 255, -1, cv2.LINE_AA, _SHIFT)
             channels.append(cv2.multiply(disc, eye_in, scale=1.0 / 255.0))
         soft = self._blurred(cv2.merge(channels))  # one blur for all of them
-        patches = [_Patch(rect, soft[:, :, i], 1.0 / 255.0) if i < len(channels) else None for i in (0, 1, 2, 3)]
+        # As float planes, once: the eye layers read these masks over and over, in small boxes.
+        planes = _unit(soft).transpose(2, 0, 1).copy()
+        patches = [_Patch(rect, planes[i]) if i < len(channels) else None for i in (0, 1, 2, 3)]
 
         # Eyeshadow strength by relative position t between lid (0) and brow (1) from the distances to
         # both, within the zone's own rectangle: it reaches a Gaussian's 3 sigma past the lid line, so
@@ -748,7 +844,7 @@ class _Builder:
         rect = (0, 0, self.w, self.h) if grid is None else (grid.x0, grid.y0, grid.x1, grid.y1)
         parts = [self._poly(FACE_OVAL), *(self._poly(h) for h in HALF_FACES)]
         for side_name, side in _SIDES.items():  # a turned cheek reaches past the oval, which curls behind it
-            if self._shown[side_name] >= 0.5:
+            if self.shown[side_name] >= 0.5:
                 parts.append(cv2.convexHull(self._poly(side.outline)))
         skin = self._fill(rect, parts)
         self._fill(rect, _SKIN_HOLES.grown(self.pts, self.grow), value=0, into=skin)

@@ -82,8 +82,12 @@ class Perception:
             iris_min_face_px=iris_min_face_px,
         )
 
-    def tracker_from_settings(self, settings: Settings, *, static: bool = False) -> FaceTracker:
-        """A tracker configured from the ``tracker`` and ``smoothing`` sections of the settings."""
+    def tracker_from_settings(self, settings: Settings, *, static: bool = False, live: bool = True) -> FaceTracker:
+        """A tracker configured from the ``tracker`` and ``smoothing`` sections of the settings.
+
+        ``live=False`` (files processed offline) keeps detection on the calling thread, so every
+        frame sees the faces the detector finds in it and results do not depend on timing.
+        """
         t, sm = settings.tracker, settings.smoothing
         return self.tracker(
             static=static,
@@ -96,7 +100,7 @@ class Perception:
             refine_iris=t.refine_iris,
             smoothing=SmoothingParams(sm.min_cutoff, sm.beta, sm.d_cutoff) if sm.enabled else None,
             detect_grid=(t.detect_tiles[0], t.detect_tiles[1]),
-            detect_async=t.detect_async and not static,
+            detect_async=t.detect_async and live and not static,
             iris_min_face_px=0.0 if static else t.iris_min_face_px,
         )
 

@@ -156,6 +156,10 @@ class LashLines:
     normals: np.ndarray  # (k, n, 2) unit
     s: np.ndarray  # (k, n) arc length, 0 at the inner corner, 1 at the outer corner
 
+    def take(self, rows: list[int]) -> LashLines:
+        """These rows (lids) only."""
+        return LashLines(self.points[rows], self.normals[rows], self.s[rows])
+
     def band(self, below: np.ndarray, above: np.ndarray) -> list[np.ndarray]:
         """Each lid's closed polygon of a band from ``below`` px (k, n) under to ``above`` px over it."""
         lower = self.points - self.normals * below[..., None]
@@ -180,6 +184,26 @@ def lash_lines(pts: np.ndarray, lids: tuple[tuple[FaceSide, bool], ...]) -> Lash
     return LashLines(points, normals, s)
 
 
+# Every lid, so the lid curves of a face are worked out once for the liner and the mascara together.
+ALL_LIDS: tuple[tuple[FaceSide, bool], ...] = ((LEFT, True), (RIGHT, True), (LEFT, False), (RIGHT, False))
+
+
+def face_points(ctx: FaceContext) -> np.ndarray:
+    """The landmarks' xy in float64, as the eye geometry is worked out: made once per face."""
+    return ctx.memo("points64", lambda: ctx.landmarks[:, :2].astype(np.float64))
+
+
+def face_lids(ctx: FaceContext, lids: tuple[tuple[FaceSide, bool], ...]) -> LashLines:
+    """``lash_lines`` of these lids of the face, from curves made once per face for every lid."""
+    every = ctx.memo("lash lines", lambda: lash_lines(face_points(ctx), ALL_LIDS))
+    return every.take([ALL_LIDS.index(lid) for lid in lids])
+
+
+def face_eye_frame(ctx: FaceContext, side: FaceSide) -> EyeFrame:
+    """``eye_frame`` of one side of the face, made once per face."""
+    return ctx.memo(f"eye frame {side.eye_upper[0]}", lambda: eye_frame(face_points(ctx), side))
+
+
 def soft_coverage(
     shape: tuple[int, int], polygons: list[np.ndarray], sigma: float, levels: list[float] | None = None
 ) -> tuple[Box, np.ndarray] | None:
@@ -198,15 +222,18 @@ def soft_coverage(
     h, w = rows.stop - rows.start, cols.stop - cols.start
     buf = np.zeros((h * _SUPER, w * _SUPER), np.uint8)
     # Fine-grid coordinates of a point: pixel j spans fine pixels _SUPER * j .. _SUPER * j + _SUPER - 1.
-    origin = np.array([cols.start - 0.5, rows.start - 0.5])
+    origin = np.array([(cols.start - 0.5) * _SUPER + 0.5, (rows.start - 0.5) * _SUPER + 0.5])
     for i, poly in enumerate(polygons):  # one by one: a single call would leave overlaps empty (even-odd rule)
-        fine = np.clip((poly - origin) * _SUPER - 0.5, -_COORD_LIMIT, _COORD_LIMIT)
+        fine = poly * _SUPER
+        fine -= origin
+        if not (-_COORD_LIMIT < fine.min() and fine.max() < _COORD_LIMIT):
+            np.clip(fine, -_COORD_LIMIT, _COORD_LIMIT, out=fine)
         value = 255 if levels is None else round(255 * levels[i])
         cv2.fillPoly(buf, [np.rint(fine * _ONE).astype(np.int32)], value, cv2.LINE_AA, _SHIFT)
     buf = cv2.resize(buf, (w, h), interpolation=cv2.INTER_AREA)
     if sigma >= 0.3:
         buf = cv2.GaussianBlur(buf, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-    return box, buf.astype(np.float32) * np.float32(1.0 / 255.0)
+    return box, np.multiply(buf, np.float32(1.0 / 255.0), dtype=np.float32)
 
 
 def luma_of(rgb: np.ndarray) -> np.ndarray:
@@ -214,17 +241,19 @@ def luma_of(rgb: np.ndarray) -> np.ndarray:
     return cv2.transform(rgb, _LUMA)
 
 
-def off_eyeball(ctx: FaceContext, name: str, box: Box) -> np.ndarray:
-    """1 outside the eye opening, 0 a pixel inside it (the feathered mask is 0.5 on the contour).
+def off_eyeball(ctx: FaceContext, names: str | list[str], box: Box) -> np.ndarray:
+    """1 outside the eye opening(s), 0 a pixel inside (the feathered mask is 0.5 on the contour).
 
     Lines are drawn on the lid edge with soft flanks; this keeps the flank facing the eye off the
-    eyeball however small the face.
+    eyeball however small the face. ``names`` are sides ("left", "right"): one, or both for a box round
+    both eyes.
     """
-    keep = ctx.mask(f"{name}_eye")[box] * (-1.0 / 0.3)
-    keep += 0.8 / 0.3
-    np.maximum(keep, 0.0, out=keep)
-    np.minimum(keep, 1.0, out=keep)
-    return keep
+    names = [names] if isinstance(names, str) else names
+    eye = ctx.mask_in(f"{names[0]}_eye", box)
+    for name in names[1:]:
+        eye = cv2.max(eye, ctx.mask_in(f"{name}_eye", box))
+    keep = cv2.addWeighted(eye, -1.0 / 0.3, eye, 0.0, 0.8 / 0.3)
+    return np.clip(keep, 0.0, 1.0, out=keep)
 
 
 def darken(rgb: np.ndarray, box: Box, alpha: np.ndarray, color: np.ndarray, normal: float) -> None:
@@ -232,12 +261,15 @@ def darken(rgb: np.ndarray, box: Box, alpha: np.ndarray, color: np.ndarray, norm
 
     ``top = (1 - normal) * sub * color + normal * color``, blended by alpha.
     """
+    # As sub + alpha * (k * sub + b) with per-channel k and b: OpenCV calls with per-channel scalars, which
+    # write into the ROI view directly (numpy is slow at broadcasting over three channels).
     sub = rgb[box]
-    factor = cv2.merge([cv2.addWeighted(alpha, (1.0 - normal) * float(c) - 1.0, alpha, 0.0, 1.0) for c in color])
-    out = sub * factor
+    c0, c1, c2 = (float(c) for c in color)
+    change = cv2.multiply(sub, ((1.0 - normal) * c0 - 1.0, (1.0 - normal) * c1 - 1.0, (1.0 - normal) * c2 - 1.0, 0.0))
     if normal > 0.0:
-        out += cv2.merge([alpha * np.float32(normal * float(c)) for c in color])
-    rgb[box] = out
+        cv2.add(change, (normal * c0, normal * c1, normal * c2, 0.0), dst=change)
+    cv2.multiply(change, cv2.merge([alpha, alpha, alpha]), dst=change)
+    cv2.add(sub, change, dst=sub)
 
 
 def transfer_gains(
@@ -270,7 +302,8 @@ _EYE_SKIN = {"left": (340, 346, 347, 348, 349), "right": (111, 117, 118, 119, 12
 _SKIN_POINTS = np.array(_FACE_SKIN + _EYE_SKIN["left"] + _EYE_SKIN["right"])
 _GROUPS = {"face": slice(0, 7), "left": slice(7, 12), "right": slice(12, 17)}
 _SOCKET = 0.9  # an eye's surroundings are this much darker than the face in plain light
-_PATCH = np.array([-1, 0, 1])
+_PATCH_ROWS = np.repeat([-1, 0, 1], 3)  # a 3 x 3 patch's offsets
+_PATCH_COLS = np.tile([-1, 0, 1], 3)
 
 
 def skin_light(ctx: FaceContext) -> tuple[np.ndarray | None, dict[str, float]]:
@@ -280,7 +313,7 @@ def skin_light(ctx: FaceContext) -> tuple[np.ndarray | None, dict[str, float]]:
     original ROI at fixed landmarks (a few dozen pixels); the colour is None when too few of them
     fall inside the ROI.
     """
-    found = _measure_skin_light(ctx)
+    found = ctx.memo("skin light", lambda: _measure_skin_light(ctx))
     skin = None if np.isnan(found[0]) else found[:3]
     return skin, {"left": float(found[3]), "right": float(found[4])}
 
@@ -294,8 +327,9 @@ def _measure_skin_light(ctx: FaceContext) -> np.ndarray:
     xy = np.rint(ctx.landmarks[_SKIN_POINTS, :2])
     at = np.clip(xy, 1.0, (w - 2.0, h - 2.0))
     inside = (at == xy).all(axis=1)
-    flat = at[:, 1].astype(np.intp) * w + at[:, 0].astype(np.intp)
-    means = ctx.original.reshape(-1, 3)[flat[:, None] + (_PATCH[:, None] * w + _PATCH).ravel()].mean(axis=1)
+    ys = at[:, 1].astype(np.intp)[:, None] + _PATCH_ROWS
+    xs = at[:, 0].astype(np.intp)[:, None] + _PATCH_COLS
+    means = ctx.source[ys, xs].mean(axis=1) * (1.0 / 255.0)  # the frame's own pixels: no float ROI needed
     face = means[_GROUPS["face"]][inside[_GROUPS["face"]]]
     if len(face) < 3:
         return out
@@ -330,6 +364,6 @@ def apply_gains(rgb: np.ndarray, box: Box, alpha: np.ndarray, gains: np.ndarray,
             cv2.addWeighted(alpha, float(g0) - 1.0, blended, float(g1 - g0), 1.0)
             for g0, g1 in zip(gains[0], gains[1], strict=True)
         ]
-    out = rgb[box] * cv2.merge(planes)
-    np.minimum(out, 1.0, out=out)
-    rgb[box] = out
+    sub = rgb[box]  # OpenCV writes into the ROI view directly
+    cv2.multiply(sub, cv2.merge(planes), dst=sub)
+    cv2.threshold(sub, 1.0, 1.0, cv2.THRESH_TRUNC, dst=sub)

@@ -29,38 +29,48 @@ _LIFT = 0.55  # centre moves this many "down" semi-axes at lift +-1
 _LIFT_OUT = 0.6  # share of that move that goes sideways, towards the ear, as the cheekbone runs
 _KEEP_LIGHT = 0.7  # share of soft light's change in luminance that is taken back out
 _LUMA = np.array([[0.2126, 0.7152, 0.0722]], np.float32)
+# Each side's cheek points in one gather: its centre points, then across (in, out) and down (up, down).
+_POINTS = {
+    id(side): np.asarray(side.cheek_centre + side.cheek_across + side.cheek_down, np.intp) for side in (LEFT, RIGHT)
+}
 
 
 def _blob(ctx: FaceContext, side: FaceSide, s: Blush) -> tuple[tuple[slice, slice], np.ndarray] | None:
     """The blush's (rows, cols) box in the ROI and its soft bell there, or None if off the ROI."""
-    pts = ctx.landmarks
-    centre = pts[list(side.cheek_centre), :2].mean(axis=0)
-    a_in, a_out = pts[list(side.cheek_across), :2]
-    d_up, d_down = pts[list(side.cheek_down), :2]
-    across = (a_out - a_in) * (_ACROSS / 2.0 * s.size)
-    down = (d_down - d_up) * (_DOWN / 2.0 * s.size)
-    det = float(across[0] * down[1] - across[1] * down[0])
+    n = len(side.cheek_centre)
+    pts = ctx.landmarks[_POINTS[id(side)], :2].tolist()
+    a_in, a_out, d_up, d_down = pts[n:]
+    cx, cy = sum(p[0] for p in pts[:n]) / n, sum(p[1] for p in pts[:n]) / n
+    k_across, k_down = _ACROSS / 2.0 * s.size, _DOWN / 2.0 * s.size
+    ax, ay = (a_out[0] - a_in[0]) * k_across, (a_out[1] - a_in[1]) * k_across
+    dx, dy = (d_down[0] - d_up[0]) * k_down, (d_down[1] - d_up[1]) * k_down
+    det = ax * dy - ay * dx
     if abs(det) < 1e-6:
         return None
-    out = across / max(float(np.hypot(*across)), 1e-9)
-    centre = centre + s.lift * _LIFT * (_LIFT_OUT * out * float(np.hypot(*down)) - (1.0 - _LIFT_OUT) * down)
+    along = math.hypot(ax, ay)
+    down_len = math.hypot(dx, dy)
+    ox, oy = ax / max(along, 1e-9), ay / max(along, 1e-9)
+    move = s.lift * _LIFT
+    cx += move * (_LIFT_OUT * ox * down_len - (1.0 - _LIFT_OUT) * dx)
+    cy += move * (_LIFT_OUT * oy * down_len - (1.0 - _LIFT_OUT) * dy)
 
-    reach = (np.abs(across) + np.abs(down)) * _REACH  # half-size of the box around the rotated ellipse
+    rx, ry = (abs(ax) + abs(dx)) * _REACH, (abs(ay) + abs(dy)) * _REACH  # half-size of the box round the ellipse
     h, w = ctx.shape
-    x0, x1 = max(math.floor(centre[0] - reach[0]), 0), min(math.ceil(centre[0] + reach[0]) + 1, w)
-    y0, y1 = max(math.floor(centre[1] - reach[1]), 0), min(math.ceil(centre[1] + reach[1]) + 1, h)
+    x0, x1 = max(math.floor(cx - rx), 0), min(math.ceil(cx + rx) + 1, w)
+    y0, y1 = max(math.floor(cy - ry), 0), min(math.ceil(cy + ry) + 1, h)
     if x1 <= x0 or y1 <= y0:
         return None
-    # Coordinates (u, v) in units of the semi-axes (times the reach): the inverse of [across down].
+    # Coordinates (u, v) in units of the semi-axes (times the reach): the inverse of [across down], and
+    # r^2 = u^2 + v^2 as a quadratic form in x and y.
     k = 1.0 / (det * _REACH)
-    gx = np.arange(x0, x1, dtype=np.float32) - np.float32(centre[0])
-    gy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(centre[1])
-    u = np.float32(down[1] * k) * gx - np.float32(down[0] * k) * gy
-    v = np.float32(-across[1] * k) * gx + np.float32(across[0] * k) * gy
-    r2 = u * u
-    r2 += v * v
+    ux, uy, vx, vy = dy * k, -dx * k, -ay * k, ax * k
+    gx = np.arange(x0, x1, dtype=np.float32) - np.float32(cx)
+    gy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(cy)
+    r2 = (np.float32(2.0 * (ux * uy + vx * vy)) * gy) * gx
+    r2 += np.float32(ux * ux + vx * vx) * (gx * gx)
+    r2 += np.float32(uy * uy + vy * vy) * (gy * gy)
     np.minimum(r2, 1.0, out=r2)
-    bell = 1.0 - r2
+    bell = np.subtract(np.float32(1.0), r2, out=r2)
     bell *= bell  # (1 - r^2)^2: densest at the centre, diffusing out to zero (with zero slope) at the rim
     return (slice(y0, y1), slice(x0, x1)), bell
 
@@ -72,12 +82,19 @@ def _flush(rgb: np.ndarray, alpha: np.ndarray, colour: tuple[float, float, float
     deep skin turns a pink into a chalky patch; dividing most of the luminance change back out leaves
     the shift in hue and saturation that reads as colour in the skin.
     """
+    # OpenCV throughout: numpy is slow at broadcasting over three channels.
     lift = cv2.merge([alpha * np.float32(2.0 * c - 1.0) for c in colour])
-    out = rgb + cv2.multiply(cv2.multiply(rgb, 1.0 - rgb), lift)
-    y0 = cv2.transform(rgb, _LUMA)
-    y1 = cv2.transform(out, _LUMA)
-    keep = np.power(np.maximum(y0, 1e-4) / np.maximum(y1, 1e-4), np.float32(_KEEP_LIGHT))
-    np.clip(cv2.multiply(out, cv2.merge([keep, keep, keep])), 0.0, 1.0, out=rgb)
+    change = cv2.multiply(cv2.multiply(rgb, cv2.subtract((1.0, 1.0, 1.0, 0.0), rgb)), lift)
+    before = cv2.transform(rgb, _LUMA)
+    after = cv2.transform(change, _LUMA)  # luminance is linear: the change's, added to the old one
+    after += before
+    np.maximum(before, 1e-4, out=before)
+    np.maximum(after, 1e-4, out=after)
+    keep = cv2.pow(cv2.divide(before, after), _KEEP_LIGHT)
+    cv2.add(rgb, change, dst=rgb)
+    cv2.multiply(rgb, cv2.merge([keep, keep, keep]), dst=rgb)
+    cv2.threshold(rgb, 1.0, 1.0, cv2.THRESH_TRUNC, dst=rgb)
+    cv2.threshold(rgb, 0.0, 0.0, cv2.THRESH_TOZERO, dst=rgb)
 
 
 def render(ctx: FaceContext, s: Blush, strength: float) -> None:
@@ -86,8 +103,8 @@ def render(ctx: FaceContext, s: Blush, strength: float) -> None:
         return
     colour = s.color.rgb
     skin = ctx.mask("skin")
-    for side, name in ((LEFT, "left_cheek"), (RIGHT, "right_cheek")):
-        shown = float(ctx.mask(name).max())  # the masks fade the far cheek of a turned head
+    for side, name in ((LEFT, "left"), (RIGHT, "right")):
+        shown = ctx.masks.shown(name)  # the far cheek of a turned head fades, as the cheek masks do
         if shown <= 0.0:
             continue
         blob = _blob(ctx, side, s)

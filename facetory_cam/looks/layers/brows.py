@@ -8,9 +8,9 @@ them even under a full fill.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from facetory_cam.looks.color import color_lab
 from facetory_cam.looks.context import FaceContext
 from facetory_cam.looks.layers._eyes import (
     INDEX,
@@ -18,6 +18,7 @@ from facetory_cam.looks.layers._eyes import (
     Box,
     apply_gains,
     box_grid,
+    face_points,
     luma_of,
     mask_pad,
     points_box,
@@ -39,9 +40,9 @@ def render(ctx: FaceContext, s: Brows, strength: float) -> None:
     amount = float(s.opacity * strength)
     if amount <= 0.0:
         return
-    target = color_lab(s.color.rgb).reshape(1, 3)
+    target = ctx.color_lab(s.color.rgb).reshape(1, 3)
     fill = float(s.fill)
-    pts = ctx.landmarks[:, :2].astype(np.float64)
+    pts = face_points(ctx)
     pad = mask_pad(ctx)
     todo: list[tuple[Box, np.ndarray]] = []
     means: list[np.ndarray] = []
@@ -49,7 +50,7 @@ def render(ctx: FaceContext, s: Brows, strength: float) -> None:
         box = points_box(ctx.shape, pts[INDEX[name].brow_contour], pad)
         if box is None:
             continue
-        w = ctx.mask(f"{name}_brow")[box]
+        w = ctx.mask_in(f"{name}_brow", box)
         sub = ctx.rgb[box]
         luma = luma_of(sub)
         core = luma[w > 0.5]
@@ -60,10 +61,8 @@ def render(ctx: FaceContext, s: Brows, strength: float) -> None:
         part = np.partition(core, (lo, hi))
         hair_level, skin_level = float(part[lo]), float(part[hi])
         k = 1.0 / max(skin_level - hair_level, _MIN_SPREAD)
-        hair = luma * -k
-        hair += skin_level * k
-        np.maximum(hair, 0.0, out=hair)
-        np.minimum(hair, 1.0, out=hair)
+        hair = cv2.addWeighted(luma, -k, luma, 0.0, skin_level * k)
+        np.clip(hair, 0.0, 1.0, out=hair)
         # Head (inner end) to tail along the brow: the head stays softer and the tail fades, as drawn.
         head, tail = pts[side.brow_upper[-1]], pts[side.brow_upper[0]]
         d = (tail - head) / max(float((tail - head) @ (tail - head)), 1e-6)
@@ -75,11 +74,11 @@ def render(ctx: FaceContext, s: Brows, strength: float) -> None:
         np.maximum(taper, min(_HEAD, 1.0 - _TAIL), out=taper)
         # The mask's feathering suits hairs but is too soft for a filled shape: fill a crisper one,
         # still a little denser on the hairs so their texture shows through the fill.
-        alpha = hair * (fill * _FILL_TEXTURE) + fill * (1.0 - _FILL_TEXTURE)
+        alpha = cv2.addWeighted(hair, fill * _FILL_TEXTURE, hair, 0.0, fill * (1.0 - _FILL_TEXTURE))
         alpha *= smoothstep(*_FILL_EDGE, w)
-        alpha += (w * (1.0 - fill)) * hair
+        alpha += cv2.multiply(w, hair, scale=1.0 - fill)
         alpha *= taper
-        alpha *= amount
+        alpha *= np.float32(amount)
         mean = weighted_rgb_mean(sub, alpha)
         if mean is not None:
             todo.append((box, alpha))

@@ -13,10 +13,11 @@ face mesh's left/right point pairs.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
-from facetory_cam.looks.color import apply_gain
 from facetory_cam.looks.context import FaceContext
 from facetory_cam.looks.schema import Contour
 from facetory_cam.vision.regions import LEFT, RIGHT, FaceSide
@@ -52,23 +53,28 @@ _MIRROR: dict[int, int] = {
 }  # fmt: skip
 
 
-class _Brush:
-    """Strokes for both sides of the face, as flat index arrays so all outlines come from one set of array ops."""
+class _Brushes:
+    """Every brush's strokes for both sides of the face, as flat index arrays, so all their outlines
+    come from one set of array ops; each stroke is painted onto its own brush's canvas."""
 
-    def __init__(self, strokes: tuple[_Stroke, ...]) -> None:
+    def __init__(self, brushes: tuple[tuple[_Stroke, ...], ...]) -> None:
         both: list[_Stroke] = []
         sides: list[int] = []  # 0 on the midline, 1 on the subject's right, 2 on the left
-        for idx, w0, w1, weight in strokes:
-            mirrored = tuple(_MIRROR[i] for i in idx)
-            if mirrored == idx:  # midline strokes are drawn once
-                both.append((idx, w0, w1, weight))
-                sides.append(0)
-            else:
-                both += [(idx, w0, w1, weight), (mirrored, w0, w1, weight)]
-                sides += [1, 2]
-        order = sorted(range(len(both)), key=lambda i: both[i][3])  # weakest first: the strongest wins overlaps
-        both = [both[i] for i in order]
-        self.sides = [sides[i] for i in order]
+        groups: list[int] = []
+        for group, strokes in enumerate(brushes):
+            mine: list[tuple[_Stroke, int]] = []
+            for idx, w0, w1, weight in strokes:
+                mirrored = tuple(_MIRROR[i] for i in idx)
+                if mirrored == idx:  # midline strokes are drawn once
+                    mine.append(((idx, w0, w1, weight), 0))
+                else:
+                    mine += [((idx, w0, w1, weight), 1), ((mirrored, w0, w1, weight), 2)]
+            mine.sort(key=lambda m: m[0][3])  # weakest first: the strongest wins overlaps
+            both += [m[0] for m in mine]
+            sides += [m[1] for m in mine]
+            groups += [group] * len(mine)
+        self.sides = sides
+        self.groups = groups
         sizes = [len(st[0]) for st in both]
         starts = np.cumsum([0, *sizes[:-1]])
         self.index = np.concatenate([np.asarray(st[0], np.intp) for st in both])
@@ -89,17 +95,21 @@ class _Brush:
         ]
         self.values = [255.0 * st[3] for st in both]
 
-    def paint(self, canvas: np.ndarray, pts: np.ndarray, scale: float, shown: tuple[float, float, float]) -> None:
-        """Fill every stroke as an anti-aliased polygon into an 8-bit canvas, faded by its side's ``shown``."""
-        p = pts[self.index]
+    def paint(
+        self, canvases: list[np.ndarray | None], pts: np.ndarray, scale: float, shown: tuple[float, float, float]
+    ) -> None:
+        """Fill every stroke as an anti-aliased polygon into its brush's 8-bit canvas (None: skipped),
+        faded by its side's ``shown``. ``pts`` are the canvas positions of the points in ``index``."""
+        p = pts
         tangent = p[self.next] - p[self.prev]
         tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
         normal = tangent[:, ::-1] * (1.0, -1.0)
         half = self.half * scale
         p = p + tangent * (half * self.cap)
         edges = np.rint(np.concatenate([p + normal * half, p - normal * half]) * (1 << _SHIFT)).astype(np.int32)
-        for outline, value, side in zip(self.outlines, self.values, self.sides):
-            if shown[side] > 0.0:  # one by one: overlapping polygons in one call would cancel out
+        for outline, value, side, group in zip(self.outlines, self.values, self.sides, self.groups):
+            canvas = canvases[group]
+            if canvas is not None and shown[side] > 0.0:  # one by one: overlapping polygons would cancel out
                 cv2.fillPoly(canvas, [edges[outline]], round(value * shown[side]), cv2.LINE_AA, _SHIFT)
 
 
@@ -109,8 +119,8 @@ def _shown(ctx: FaceContext, side: FaceSide) -> float:
     By that side's share of the two outer-eye-corner-to-bridge distances (0.5 when frontal). Strokes on
     a far side that is turning away would land on the nose or the silhouette, so they fade early.
     """
-    bridge = ctx.landmarks[_BRIDGE, :2]
-    near, far = (float(np.hypot(*(ctx.landmarks[s.eye_upper[0], :2] - bridge))) for s in (side, _other(side)))
+    (bx, by), (nx, ny), (fx, fy) = ctx.landmarks[[_BRIDGE, side.eye_upper[0], _other(side).eye_upper[0]], :2].tolist()
+    near, far = math.hypot(nx - bx, ny - by), math.hypot(fx - bx, fy - by)
     t = min(max((near / max(near + far, 1e-6) - _HIDDEN) / (_SEEN - _HIDDEN), 0.0), 1.0)
     return t * t * (3.0 - 2.0 * t)
 
@@ -122,12 +132,14 @@ def _other(side: FaceSide) -> FaceSide:
 # Each brush with its blur (sigma, fraction of the face) and whether it shades or lights. The nose's
 # strokes sit close together either side of the bridge, so they are blended far less, or the shade
 # would wash over the bridge's light.
-_BRUSHES: tuple[tuple[_Brush, float, bool], ...] = (
-    (_Brush(_SHADE), 0.03, True),
-    (_Brush(_NOSE_SHADE), 0.01, True),
-    (_Brush(_LIGHT), 0.022, False),
-    (_Brush(_NOSE_LIGHT), 0.008, False),
+_BRUSHES: tuple[tuple[tuple[_Stroke, ...], float, bool], ...] = (
+    (_SHADE, 0.03, True),
+    (_NOSE_SHADE, 0.01, True),
+    (_LIGHT, 0.022, False),
+    (_NOSE_LIGHT, 0.008, False),
 )
+_ALL = _Brushes(tuple(b[0] for b in _BRUSHES))
+_MEAN_CELLS = 16  # the skin's mean colour is taken on a grid about this many cells across
 
 
 def render(ctx: FaceContext, s: Contour, strength: float) -> None:
@@ -141,39 +153,43 @@ def render(ctx: FaceContext, s: Contour, strength: float) -> None:
     step = max(1.0, _GRID * face)
     size = (max(1, round(w / step)), max(1, round(h / step)))
     sx, sy = size[0] / w, size[1] / h
-    # Landmarks on the canvas (pixel centres line up with cv2.resize's).
-    pts = (ctx.landmarks[:468, :2] + 0.5) * (sx, sy) - 0.5
     scale = face * 0.5 * (sx + sy)
 
     weight = cv2.resize(skin, size, interpolation=cv2.INTER_LINEAR)  # the mask is smooth: no need to average
-    total = float(weight.sum())
-    if total <= 1e-3:
+    if float(weight.sum()) <= 1e-3:
         return
-    # The skin's mean colour (for soft light) from a sparse sample: a mean needs few pixels.
-    m = weight.reshape(-1)
-    skin_rgb = m @ cv2.resize(ctx.rgb, size, interpolation=cv2.INTER_NEAREST).reshape(-1, 3) / total
+    # The skin's mean colour (for soft light) as it stands after the layers before: a mean needs few pixels.
+    coarse = (max(1, min(size[0], _MEAN_CELLS)), max(1, round(min(size[0], _MEAN_CELLS) * size[1] / size[0])))
+    few = cv2.resize(weight, coarse, interpolation=cv2.INTER_AREA).reshape(-1)
+    skin_rgb = few @ ctx.small(coarse).reshape(-1, 3) / max(float(few.sum()), 1e-6)
 
     shown = (1.0, _shown(ctx, RIGHT), _shown(ctx, LEFT))
+    canvases: list[np.ndarray | None] = [
+        np.zeros((size[1], size[0]), np.uint8) if (shade if is_shade else light) > 0.0 else None
+        for _, _, is_shade in _BRUSHES
+    ]
+    # Landmarks on the canvas (pixel centres line up with cv2.resize's).
+    _ALL.paint(canvases, (ctx.landmarks[_ALL.index, :2] + 0.5) * (sx, sy) - 0.5, scale, shown)
+    alphas: dict[bool, np.ndarray] = {}
+    for canvas, (_, soft, is_shade) in zip(canvases, _BRUSHES, strict=True):
+        if canvas is not None:  # OpenCV anti-aliases only 8-bit fills, but blurs them slowly
+            blurred = cv2.GaussianBlur(canvas.astype(np.float32), (0, 0), max(0.5, soft * scale))
+            alphas[is_shade] = blurred if is_shade not in alphas else cv2.add(alphas[is_shade], blurred)
+    # Opacity per pixel, kept to the skin; exactly 0 (gain exactly 1) away from the strokes.
+    # Multiply: gain c. Pegtop soft light: gain 2c + (1 - 2c)s, taken at the skin's mean colour.
     contour_rgb = np.asarray(s.contour_color.rgb, np.float32)
     highlight_rgb = np.asarray(s.highlight_color.rgb, np.float32)
-    alphas = {True: np.zeros((size[1], size[0]), np.float32), False: np.zeros((size[1], size[0]), np.float32)}
-    for brush, soft, is_shade in _BRUSHES:
-        if (shade if is_shade else light) <= 0.0:
+    parts = (
+        (True, shade, contour_rgb - 1.0),
+        (False, light, 2.0 * highlight_rgb + (1.0 - 2.0 * highlight_rgb) * skin_rgb.astype(np.float32) - 1.0),
+    )
+    gain = None
+    for is_shade, amount, per_channel in parts:
+        if is_shade not in alphas:
             continue
-        canvas = np.zeros((size[1], size[0]), np.uint8)  # OpenCV anti-aliases only 8-bit fills...
-        brush.paint(canvas, pts, scale, shown)
-        blur = max(0.5, soft * scale)
-        alphas[is_shade] += cv2.GaussianBlur(canvas.astype(np.float32), (0, 0), blur)  # ...but blurs them slowly
-    # Opacity per pixel, kept to the skin; exactly 0 (gain exactly 1) away from the strokes.
-    weight *= np.float32(1.0 / 255.0)
-    shade_alpha = np.minimum(alphas[True], 255.0) * weight * np.float32(shade)
-    light_alpha = np.minimum(alphas[False], 255.0) * weight * np.float32(light)
-    # Multiply: gain c. Pegtop soft light: gain 2c + (1 - 2c)s, taken at the skin's mean colour.
-    shade_gain = contour_rgb - 1.0
-    light_gain = 2.0 * highlight_rgb + (1.0 - 2.0 * highlight_rgb) * skin_rgb - 1.0
-    gain = [
-        (shade_alpha * np.float32(shade_gain[ch]) + np.float32(1.0))
-        * (light_alpha * np.float32(light_gain[ch]) + np.float32(1.0))
-        for ch in range(3)
-    ]
-    apply_gain(ctx.rgb, cv2.merge(gain))
+        alpha = cv2.min(alphas[is_shade], 255.0)
+        alpha *= weight
+        part = cv2.merge([cv2.addWeighted(alpha, float(c) * amount / 255.0, alpha, 0.0, 1.0) for c in per_channel])
+        gain = part if gain is None else cv2.multiply(gain, part, dst=gain)
+    if gain is not None:
+        ctx.defer_gain(gain)

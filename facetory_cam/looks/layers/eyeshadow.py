@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from facetory_cam.looks.color import rgb_to_lab
 from facetory_cam.looks.context import FaceContext
 from facetory_cam.looks.layers._eyes import (
     INDEX,
@@ -21,7 +20,8 @@ from facetory_cam.looks.layers._eyes import (
     SideIndex,
     apply_gains,
     box_grid,
-    eye_frame,
+    face_eye_frame,
+    face_points,
     mask_pad,
     points_box,
     skin_light,
@@ -40,6 +40,7 @@ _MUTED_CHROMA = 40.0  # product chroma from which none of the skin's own chroma 
 _STEPS = 128  # entries of the lid and brow lookup tables across the box
 _LID = 9  # upper-lid points in SideIndex.lid_and_brow, before the brow's
 _PROFILE_STEPS = 512  # entries of the strength and blend lookup tables over the lift
+_UNIT = np.linspace(0.0, 1.0, _STEPS)
 
 
 def lift(pts: np.ndarray, index: SideIndex, frame: EyeFrame, box: Box, reach: float) -> np.ndarray:
@@ -53,7 +54,7 @@ def lift(pts: np.ndarray, index: SideIndex, frame: EyeFrame, box: Box, reach: fl
     ix, iy = float(frame.inner[0]), float(frame.inner[1])
     span = [(x - ix) * ax + (y - iy) * ay for x in (cols.start, cols.stop) for y in (rows.start, rows.stop)]
     lo, hi = min(span), max(span)
-    grid = np.linspace(lo, hi, _STEPS)
+    grid = _UNIT * (hi - lo) + lo
     # Both contours run outer -> inner, so reversed they rise along the axis, as interp needs.
     uv = (pts[index.lid_and_brow] - frame.inner) @ np.array([[ax, float(frame.up[0])], [ay, float(frame.up[1])]])
     lid, brow = uv[:_LID], uv[_LID:]
@@ -70,6 +71,22 @@ def lift(pts: np.ndarray, index: SideIndex, frame: EyeFrame, box: Box, reach: fl
     return t
 
 
+def _ramps(ctx: FaceContext, below: tuple[float, float]) -> np.ndarray:
+    """Strength (before opacity) and crease blend over the lift table, kept by the renderer for the last extent."""
+    kept = ctx.resources.get("eyeshadow ramps")
+    if kept is not None and kept[0] == below:
+        return kept[1]
+    edges = np.array([[below[0], _FULL_UNTIL, _BLEND[0]], [below[1], 1.0, _BLEND[1]]], np.float32)
+    ramps = smoothstep(
+        0.0,
+        1.0,
+        (np.linspace(below[0], 1.0, _PROFILE_STEPS, dtype=np.float32)[:, None] - edges[0]) / (edges[1] - edges[0]),
+    )
+    out = np.stack([ramps[:, 0] - ramps[:, 1], ramps[:, 2]])
+    ctx.resources["eyeshadow ramps"] = (below, out)
+    return out
+
+
 def render(ctx: FaceContext, s: Eyeshadow, strength: float) -> None:
     amount = float(s.opacity * strength)
     if amount <= 0.0:
@@ -78,9 +95,9 @@ def render(ctx: FaceContext, s: Eyeshadow, strength: float) -> None:
     gradient = crease != s.color
     reach = _MIN_REACH + (1.0 - _MIN_REACH) * float(s.extent)
     below = (_BELOW_LID[0] / reach, _BELOW_LID[1] / reach)
-    pts = ctx.landmarks[:, :2].astype(np.float64)
+    pts = face_points(ctx)
     pad = mask_pad(ctx)
-    targets = rgb_to_lab(np.array([[s.color.rgb, crease.rgb]], np.float32))[0]
+    targets = np.stack([ctx.color_lab(s.color.rgb), ctx.color_lab(crease.rgb)])
     # Gains take the face's own skin to the product, so the lid keeps its light: a lid in shadow or
     # behind a tinted lens stays darker than the product's swatch, as real pigment would.
     skin, _ = skin_light(ctx)
@@ -89,12 +106,9 @@ def render(ctx: FaceContext, s: Eyeshadow, strength: float) -> None:
     )
     # Strength and crease blend as functions of the lift, tabulated once: per pixel they are a lookup.
     lo = below[0]
-    edges = np.array([[below[0], _FULL_UNTIL, _BLEND[0]], [below[1], 1.0, _BLEND[1]]], np.float32)
-    ramps = smoothstep(
-        0.0, 1.0, (np.linspace(lo, 1.0, _PROFILE_STEPS, dtype=np.float32)[:, None] - edges[0]) / (edges[1] - edges[0])
-    )
-    profile = (ramps[:, 0] - ramps[:, 1]) * amount
-    blend = profile * ramps[:, 2]
+    ramps = _ramps(ctx, below)
+    profile = ramps[0] * np.float32(amount)
+    blend = profile * ramps[1]
     k = (_PROFILE_STEPS - 1) / (1.0 - lo)
     for side, name in SIDES:
         index = INDEX[name]
@@ -104,11 +118,11 @@ def render(ctx: FaceContext, s: Eyeshadow, strength: float) -> None:
         box = points_box(ctx.shape, pairs.reshape(10, 2), pad)
         if box is None:
             continue
-        t = lift(pts, index, eye_frame(pts, side), box, reach)
+        t = lift(pts, index, face_eye_frame(ctx, side), box, reach)
         t *= k
         t += 0.5 - lo * k
         at = t.astype(np.int32)
-        zone = ctx.mask(f"{name}_eyeshadow")[box]
+        zone = ctx.mask_in(f"{name}_eyeshadow", box)
         alpha = profile.take(at, mode="clip")
         alpha *= zone
         if shared is not None:

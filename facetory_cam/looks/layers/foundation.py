@@ -5,7 +5,8 @@ per-pixel colour *gain*: worked out on a low-resolution copy of the skin (the co
 each small patch against its smooth surroundings) and multiplied into the full-size
 ROI. Everything finer than a low-resolution pixel (pores, hairs, freckle edges) and
 the face's shading pass through untouched, and the whole layer costs one small Lab
-round trip plus one multiply at full size.
+round trip plus a share of one multiply at full size (the skin layers' gains go in
+together, see ``FaceContext.defer_gain``).
 
 In Lab, chroma is taken relative to lightness (a/(L+16), b/(L+16)), which stays put
 when the same surface is lit more or less: shadows keep their proportionate chroma
@@ -24,7 +25,7 @@ import math
 import cv2
 import numpy as np
 
-from facetory_cam.looks.color import apply_gain, color_lab, lab_to_rgb, rgb_to_lab, shrink
+from facetory_cam.looks.color import lab_to_rgb, rgb_to_lab, shrink
 from facetory_cam.looks.context import FaceContext
 from facetory_cam.looks.schema import Foundation
 from facetory_cam.vision.regions import FACE_OVAL, LEFT, LIPS_OUTER_LOWER, LIPS_OUTER_UPPER, RIGHT
@@ -33,15 +34,13 @@ _LIPS = LIPS_OUTER_UPPER + LIPS_OUTER_LOWER[-2:0:-1]
 # Each eye with its brow, and the lips: polygons (mesh indices) whose surroundings the foundation reaches into,
 # and the masks cut back out at full resolution. Brows are not cut: the gain only tints the skin between
 # the hairs, as foundation brushed over a brow does, while cutting them would leave pale skin in the brow.
-_REACH_INTO: tuple[np.ndarray, ...] = tuple(
-    np.asarray(poly, np.intp)
-    for poly in (LEFT.eye_contour + LEFT.brow_contour, RIGHT.eye_contour + RIGHT.brow_contour, _LIPS)
-)
-_CUT: tuple[tuple[np.ndarray, tuple[str, ...]], ...] = (
-    (np.asarray(LEFT.eye_contour, np.intp), ("left_eye",)),
-    (np.asarray(RIGHT.eye_contour, np.intp), ("right_eye",)),
-    (np.asarray(_LIPS, np.intp), ("upper_lip", "lower_lip", "mouth_inner")),
-)
+_REACH_INTO = (LEFT.eye_contour + LEFT.brow_contour, RIGHT.eye_contour + RIGHT.brow_contour, _LIPS)
+_REACH_ALL = np.asarray(sum(_REACH_INTO, ()), np.intp)  # all three, so their points come from one gather
+_REACH_SPLIT = np.cumsum([len(p) for p in _REACH_INTO])[:-1]
+_CUT = (LEFT.eye_contour, RIGHT.eye_contour, _LIPS)
+_CUT_ALL = np.asarray(sum(_CUT, ()), np.intp)
+_CUT_STARTS = np.cumsum([0] + [len(p) for p in _CUT[:-1]])
+_CUT_NAMES: tuple[tuple[str, ...], ...] = (("left_eye",), ("right_eye",), ("upper_lip", "lower_lip", "mouth_inner"))
 _OVAL = np.asarray(FACE_OVAL, np.intp)
 _GAP = 0.075  # how far the skin mask stays from the features, fraction of the face (with its feathering)
 
@@ -67,23 +66,23 @@ def render(ctx: FaceContext, s: Foundation, strength: float) -> None:
     # Bilinear sampling at twice the grid, then exact 2x2 averages: each low-resolution pixel averages a
     # quarter of the pixels under it, plenty for a colour that is evened over several grid pixels anyway.
     small = shrink(cv2.resize(ctx.rgb, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR), size)
-    weight = np.maximum(*(cv2.resize(ctx.mask(n), size, interpolation=cv2.INTER_LINEAR) for n in ("skin", "nose")))
+    weight = cv2.max(ctx.mask_resized("skin", size), ctx.mask_resized("nose", size))
     total = float(weight.sum())
     if total <= 1e-3:
         return
     sx, sy = size[0] / w, size[1] / h
     features = np.zeros((size[1], size[0]), np.uint8)
-    for poly in _REACH_INTO:
-        pts = (ctx.landmarks[poly, :2] + 0.5) * (sx, sy) - 0.5
-        cv2.fillConvexPoly(features, cv2.convexHull(np.rint(pts * 16.0).astype(np.int32)), 255, cv2.LINE_AA, 4)
+    pts = (ctx.landmarks[_REACH_ALL, :2] + 0.5) * (sx, sy) - 0.5
+    for poly in np.split(np.rint(pts * 16.0).astype(np.int32), _REACH_SPLIT):
+        cv2.fillConvexPoly(features, cv2.convexHull(poly), 255, cv2.LINE_AA, 4)
     reach = max(1, round(_GAP * ctx.face_size / step))
     ring = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
     # Only inside the face outline: the far eye of a turned head lies close to the background.
     face = np.zeros_like(features)
     oval = (ctx.landmarks[_OVAL, :2] + 0.5) * (sx, sy) - 0.5
     cv2.fillPoly(face, [np.rint(oval * 16.0).astype(np.int32)], 255, cv2.LINE_AA, 4)
-    ring = cv2.min(ring, face).astype(np.float32) * np.float32(1.0 / 255.0)
-    reach_weight = np.maximum(weight, ring)  # the features themselves are cut out again at full size
+    ring = np.multiply(cv2.min(ring, face), np.float32(1.0 / 255.0), dtype=np.float32)
+    reach_weight = cv2.max(weight, ring)  # the features themselves are cut out again at full size
 
     light, a, b = cv2.split(rgb_to_lab(small))
     scale = 1.0 / (light + 16.0)  # chroma relative to lightness: a / (L + 16), b / (L + 16)
@@ -95,7 +94,7 @@ def render(ctx: FaceContext, s: Foundation, strength: float) -> None:
     base = sums[..., :3] / (sums[..., 3:] + 1e-4)
     mean_l = float((light * weight).sum()) / total
 
-    tone = color_lab(s.tone.rgb)
+    tone = ctx.color_lab(s.tone.rgb)
     tone_l = float(tone[0]) + 16.0
     lighten = tone_l > mean_l + 16.0
     ratio = (tone_l / (mean_l + 16.0)) ** (amount * (_LIGHTEN if lighten else _DARKEN))
@@ -126,20 +125,20 @@ def render(ctx: FaceContext, s: Foundation, strength: float) -> None:
     gain = lab_to_rgb(out) / np.maximum(small, 1e-3)
     np.clip(gain, *_GAIN_RANGE, out=gain)
     gain -= 1.0
-    gain *= reach_weight[..., None]  # exactly 0 off the skin: those pixels stay exactly as they were
-    full = cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
+    gain *= reach_weight[..., None]
+    gain += 1.0  # exactly 1 off the skin: those pixels stay exactly as they were
+    cuts = []
     for box, names in _cut_boxes(ctx):
-        cut = ctx.mask(names[0])[box]
+        cut = ctx.mask_in(names[0], box)
         for name in names[1:]:
-            cut = cv2.max(cut, ctx.mask(name)[box])
+            cut = cv2.max(cut, ctx.mask_in(name, box))
         # Only the inner half of the features' soft edges is cut back (a ramp from mask 0.25 to 0.75):
         # foundation runs up to the lash and lip lines, and cutting the whole feathered rim would leave a
         # pale halo round them.
-        keep = np.clip(1.5 - 2.0 * cut, 0.0, 1.0)
-        part = full[box]
-        cv2.multiply(part, cv2.merge([keep, keep, keep]), dst=part)
-    full += 1.0
-    apply_gain(ctx.rgb, full)
+        keep = cut * np.float32(-2.0)
+        keep += np.float32(1.5)
+        cuts.append((box, np.clip(keep, 0.0, 1.0, out=keep)))
+    ctx.defer_gain(gain, cuts)
 
 
 def _cut_boxes(ctx: FaceContext) -> list[tuple[tuple[slice, slice], tuple[str, ...]]]:
@@ -147,13 +146,11 @@ def _cut_boxes(ctx: FaceContext) -> list[tuple[tuple[slice, slice], tuple[str, .
     h, w = ctx.shape
     margin = math.ceil(ctx.feather) + 2  # past one feather sigma the masks are below 0.25: nothing is cut
     out: list[tuple[tuple[slice, slice], tuple[str, ...]]] = []
-    for poly, names in _CUT:
-        pts = ctx.landmarks[poly, :2]
-        x0, y0 = (max(math.floor(float(v)) - margin, 0) for v in pts.min(axis=0))
-        x1, y1 = (
-            min(math.ceil(float(pts[:, 0].max())) + margin + 1, w),
-            min(math.ceil(float(pts[:, 1].max())) + margin + 1, h),
-        )
+    pts = ctx.landmarks[_CUT_ALL, :2]
+    lows, highs = np.minimum.reduceat(pts, _CUT_STARTS).tolist(), np.maximum.reduceat(pts, _CUT_STARTS).tolist()
+    for (lx, ly), (hx, hy), names in zip(lows, highs, _CUT_NAMES, strict=True):
+        x0, y0 = max(math.floor(lx) - margin, 0), max(math.floor(ly) - margin, 0)
+        x1, y1 = min(math.ceil(hx) + margin + 1, w), min(math.ceil(hy) + margin + 1, h)
         if x1 > x0 and y1 > y0:
             out.append(((slice(y0, y1), slice(x0, x1)), names))
     return out

@@ -10,9 +10,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facetory_cam.looks.color import color_lab, lab_to_rgb, rgb_to_lab
+from facetory_cam.looks.color import lab_to_rgb, rgb_to_lab
 from facetory_cam.looks.context import FaceContext
-from facetory_cam.looks.layers._eyes import SIDES, box_grid, points_box, skin_light, smoothstep
+from facetory_cam.looks.layers._eyes import SIDES, box_grid, face_points, points_box, skin_light, smoothstep
 from facetory_cam.looks.schema import IrisColor
 
 # Radii as shares of the iris radius.
@@ -30,8 +30,8 @@ def render(ctx: FaceContext, s: IrisColor, strength: float) -> None:
     amount = float(s.opacity * strength)
     if amount <= 0.0:
         return
-    target = color_lab(s.color.rgb).astype(np.float32)
-    pts = ctx.landmarks[:, :2].astype(np.float64)
+    target = ctx.color_lab(s.color.rgb).astype(np.float32)
+    pts = face_points(ctx)
     _, lit = skin_light(ctx)
     for side, name in SIDES:
         centre = pts[side.iris_centre]
@@ -41,7 +41,7 @@ def render(ctx: FaceContext, s: IrisColor, strength: float) -> None:
         box = points_box(ctx.shape, centre[None], _RIM[1] * radius + 1.0)
         if box is None:
             continue
-        w = ctx.mask(f"{name}_iris")[box]
+        w = ctx.mask_in(f"{name}_iris", box)
         x, y = box_grid(box, centre)
         d = np.sqrt(x * x + y * y)
         d *= 1.0 / radius

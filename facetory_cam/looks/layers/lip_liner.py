@@ -16,7 +16,7 @@ import math
 import cv2
 import numpy as np
 
-from facetory_cam.looks.color import color_lab, lab_to_rgb, rgb_to_lab
+from facetory_cam.looks.color import lab_to_rgb, rgb_to_lab
 from facetory_cam.looks.context import FaceContext
 from facetory_cam.looks.schema import LipLiner
 from facetory_cam.vision.regions import LIPS_OUTER_LOWER, LIPS_OUTER_UPPER
@@ -54,8 +54,8 @@ def _frontal(ctx: FaceContext) -> float:
     From the smaller of the two outer-eye-corner-to-bridge distances, as a share of both (0.5 frontal).
     The mesh's lip outline is least reliable in profile, and a line is the one thing that shows it.
     """
-    bridge = ctx.landmarks[_BRIDGE, :2]
-    left, right = (float(np.hypot(*(ctx.landmarks[i, :2] - bridge))) for i in _EYE_CORNERS)
+    (bx, by), (lx, ly), (rx, ry) = ctx.landmarks[[_BRIDGE, *_EYE_CORNERS], :2].tolist()
+    left, right = math.hypot(lx - bx, ly - by), math.hypot(rx - bx, ry - by)
     t = min(max((min(left, right) / max(left + right, 1e-6) - _PROFILE) / (_TURNED - _PROFILE), 0.0), 1.0)
     return t * t * (3.0 - 2.0 * t)
 
@@ -84,18 +84,21 @@ def render(ctx: FaceContext, s: LipLiner, strength: float) -> None:
     fill = np.zeros((y1 - y0, x1 - x0), np.uint8)  # OpenCV anti-aliases only 8-bit fills
     vertices = np.rint((curve - (x0, y0)) * (1 << _SHIFT)).astype(np.int32)
     cv2.fillPoly(fill, [vertices], 255, cv2.LINE_AA, _SHIFT)
-    soft = cv2.GaussianBlur(fill.astype(np.float32) * np.float32(1.0 / 255.0), (0, 0), sigma)
-    line = 4.0 * soft * (1.0 - soft)
-    line *= line  # a firmer profile: a pencil line has a body, not just a haze
+    soft = cv2.GaussianBlur(np.multiply(fill, np.float32(1.0 / 255.0), dtype=np.float32), (0, 0), sigma)
+    line = np.subtract(np.float32(1.0), soft)
+    line *= soft
+    line *= line  # (4 s (1 - s))^2: a firmer profile, as a pencil line has a body, not just a haze
     box = (slice(y0, y1), slice(x0, x1))
-    alpha = line * (1.0 - ctx.mask("mouth_inner")[box]) * np.float32(amount)
+    alpha = np.subtract(np.float32(1.0), ctx.mask_in("mouth_inner", box))
+    alpha *= line
+    alpha *= np.float32(16.0 * amount)
     rows, cols = np.nonzero(alpha > _VISIBLE)  # the ring only: most of the box is left alone
     if rows.size == 0:
         return
     a = alpha[rows, cols]
     pixels = _Pixels(ctx.rgb, rows + y0, cols + x0)
     lab = rgb_to_lab(pixels.get()[None])[0].T.copy()  # planar (3, n): long rows make the maths cheap
-    target = color_lab(s.color.rgb)
+    target = ctx.color_lab(s.color.rgb)
     mean_l = float(lab[0] @ a) / max(float(a.sum()), 1e-6)
     lab[0] += (float(target[0]) - mean_l) * _LIGHTNESS * a
     lab[1] += (float(target[1]) - lab[1]) * a

@@ -7,10 +7,11 @@ around them (the lashes) take more of it, which keeps the fringe's texture.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from facetory_cam.looks.context import FaceContext
-from facetory_cam.looks.layers._eyes import SIDES, darken, lash_lines, luma_of, off_eyeball, soft_coverage
+from facetory_cam.looks.layers._eyes import SIDES, darken, face_lids, luma_of, off_eyeball, soft_coverage
 from facetory_cam.looks.schema import Mascara
 
 # Band widths as a share of face size: a touch wider than a default eyeliner, lower lashes half that.
@@ -22,6 +23,8 @@ _SOFTNESS = 0.35  # blur sigma as a share of the upper band's width
 _LASH_GAIN = 0.45  # how much extra darkening the already-dark lash pixels get
 _LASH_RANGE = 0.25  # luma below the band's light level over which a pixel counts fully as lash
 _LIDS = tuple((side, upper) for upper in (False, True) for side, _ in SIDES)  # lower lids first
+_IS_UPPER = np.array([up for _, up in _LIDS])[:, None]
+_WIDTHS = np.where(_IS_UPPER, _UPPER_WIDTH, _LOWER_WIDTH)
 
 
 def render(ctx: FaceContext, s: Mascara, strength: float) -> None:
@@ -30,12 +33,10 @@ def render(ctx: FaceContext, s: Mascara, strength: float) -> None:
         return
     color = np.asarray(s.color.rgb, np.float32)
     sigma = min(max(_SOFTNESS * _UPPER_WIDTH * ctx.face_size, 0.35), 1.5)
-    pts = ctx.landmarks[:, :2].astype(np.float64)
-    lines = lash_lines(pts, _LIDS)
+    lines = face_lids(ctx, _LIDS)
     # Lashes are longer and denser towards the outer corner; the lower ones grow mostly there.
-    upper = np.array([up for _, up in _LIDS])[:, None]
-    along = np.where(upper, 0.45 + 0.55 * lines.s, np.clip((lines.s - 0.15) / 0.55, 0.0, 1.0))
-    width = along * np.where(upper, _UPPER_WIDTH, _LOWER_WIDTH) * ctx.face_size
+    along = np.where(_IS_UPPER, 0.45 + 0.55 * lines.s, np.clip((lines.s - 0.15) / 0.55, 0.0, 1.0))
+    width = along * (_WIDTHS * ctx.face_size)
     polys = lines.band(width * _BELOW, width * (1.0 - _BELOW))
     half = len(SIDES)
     for i, (_, name) in enumerate(SIDES):
@@ -51,11 +52,9 @@ def render(ctx: FaceContext, s: Mascara, strength: float) -> None:
             light = float(np.partition(inside, k)[k])
         else:
             light = float(luma.max())
-        lash = luma * (-_LASH_GAIN / _LASH_RANGE)
-        lash += light * _LASH_GAIN / _LASH_RANGE
-        np.maximum(lash, 0.0, out=lash)
-        np.minimum(lash, _LASH_GAIN, out=lash)
-        lash += 1.0 - _LASH_GAIN
+        lash = cv2.addWeighted(luma, -_LASH_GAIN / _LASH_RANGE, luma, 0.0, light * _LASH_GAIN / _LASH_RANGE)
+        np.clip(lash, 0.0, _LASH_GAIN, out=lash)
+        lash += np.float32(1.0 - _LASH_GAIN)
         cover *= lash
         cover *= off_eyeball(ctx, name, box)
         cover *= amount

@@ -20,6 +20,7 @@ from facetory_cam.looks.schema import TeethWhitening
 from facetory_cam.vision.regions import LIPS_INNER_LOWER, LIPS_INNER_UPPER
 
 _OPENING = np.asarray(LIPS_INNER_UPPER + LIPS_INNER_LOWER[-2:0:-1], np.intp)  # the opening, as one polygon
+_NEXT = np.roll(np.arange(len(_OPENING)), -1)  # each vertex's successor round the polygon
 _MIN_PIXELS = 12  # an opening smaller than this (closed mouth, tiny face) is left alone
 _MIN_GAP = 0.01  # ... and so is one whose mean height is below this share of the face
 _MIN_GAP_PX = 1.5  # ... or below this many pixels
@@ -44,7 +45,7 @@ def render(ctx: FaceContext, s: TeethWhitening, strength: float) -> None:
     # The opening's box from its landmarks (the mask is only anti-aliased there, never feathered).
     opening = ctx.landmarks[_OPENING, :2].astype(np.float64)
     x, y = opening[:, 0], opening[:, 1]
-    area = 0.5 * abs(float(x @ np.roll(y, -1) - y @ np.roll(x, -1)))
+    area = 0.5 * abs(float(x @ y[_NEXT] - y @ x[_NEXT]))
     gap = area / max(float(np.ptp(x)), 1.0)  # the opening's mean height
     if area < _MIN_PIXELS or gap < max(_MIN_GAP_PX, _MIN_GAP * ctx.face_size):
         return  # closed, or a sliver: no teeth worth whitening, and a whitened line would show
@@ -54,7 +55,7 @@ def render(ctx: FaceContext, s: TeethWhitening, strength: float) -> None:
     if x1 <= x0 or y1 <= y0:
         return
     box = (slice(y0, y1), slice(x0, x1))
-    m = ctx.mask("mouth_inner")[box]
+    m = ctx.mask_in("mouth_inner", box)
     inside = m > 0.5
     n = int(np.count_nonzero(inside))
     if n < _MIN_PIXELS:
