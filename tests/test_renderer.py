@@ -87,3 +87,17 @@ def test_face_half_outside_the_frame(perception, astronaut) -> None:
     out = LookRenderer(LOOK).render(cut, faces)
     assert out.shape == cut.shape and _change(out, cut) > 0
     assert cv2.PSNR(out[:, 150:], cut[:, 150:]) > 40  # makeup stays on the face, near the left edge
+
+
+def test_small_faces_skip_the_fine_detail_layers(perception, astronaut) -> None:
+    from facetory_cam.looks.renderer import DETAIL_LAYERS
+
+    face = perception.tracker(static=True).process(astronaut)[0]
+    look = parse_look({"name": "liner only", "layers": {"eyeliner": {"thickness": 0.02}}})
+    lips = parse_look({"name": "lips", "layers": {"lipstick": {"color": "#a01828"}}})
+    assert "eyeliner" in DETAIL_LAYERS and "lipstick" not in DETAIL_LAYERS
+    for detail_px, changed in ((0.0, True), (10_000.0, False)):  # the same face counts as large, then as small
+        out = LookRenderer(look, fade_s=0.0, detail_min_face_px=detail_px).render(astronaut, [face])
+        assert bool(np.abs(out.astype(int) - astronaut).max() > 10) is changed
+    small = LookRenderer(lips, fade_s=0.0, detail_min_face_px=10_000.0).render(astronaut, [face])
+    assert np.abs(small.astype(int) - astronaut).max() > 10  # colour layers still paint small faces

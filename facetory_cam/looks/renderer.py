@@ -22,12 +22,28 @@ from facetory_cam.vision.tracker import Face
 
 log = logging.getLogger(__name__)
 
+# Fine-detail layers: on a face a few dozen pixels wide (a crowd, a far-away guest) a liner, a lash
+# or a brow hair is under a pixel and skin smoothing has no pores to keep; what still shows is the
+# colour of lips, lids, cheeks and skin. Skipping the rest makes a small face cost a fraction.
+DETAIL_LAYERS = frozenset(
+    {"eyeliner", "mascara", "lip_liner", "iris", "teeth_whitening", "brows", "skin_smoothing", "contour"}
+)
+DETAIL_MIN_FACE_PX = 120.0
+
 
 class LookRenderer:
-    def __init__(self, look: Look, *, fade_s: float = 0.2, feather: float | None = None) -> None:
+    def __init__(
+        self,
+        look: Look,
+        *,
+        fade_s: float = 0.2,
+        feather: float | None = None,
+        detail_min_face_px: float = DETAIL_MIN_FACE_PX,
+    ) -> None:
         self.look = look
         self.fade_s = fade_s
         self.feather = feather
+        self.detail_min_face_px = detail_min_face_px
         self._layers: dict[str, LayerFn] = layer_functions()
         self._first_seen: dict[int, float] = {}
         self._failed: set[str] = set()
@@ -56,11 +72,11 @@ class LookRenderer:
             fade = self._fade(face.track_id, timestamp)
             if fade <= 0.0:
                 continue
-            self.render_face(out, face.landmarks, fade)
+            self.render_face(out, face.landmarks, fade, detail=face.size >= self.detail_min_face_px)
         return out
 
-    def render_face(self, frame: np.ndarray, landmarks: np.ndarray, fade: float = 1.0) -> None:
-        """Paint the look onto one face of ``frame`` (RGB uint8), in place."""
+    def render_face(self, frame: np.ndarray, landmarks: np.ndarray, fade: float = 1.0, *, detail: bool = True) -> None:
+        """Paint the look onto one face of ``frame`` (RGB uint8), in place; ``detail=False`` skips DETAIL_LAYERS."""
         look = self.look
         ctx = build_context(frame, landmarks, feather=self.feather, resources=self._resources)
         if ctx is None:
@@ -69,6 +85,8 @@ class LookRenderer:
             settings = getattr(look.layers, key)
             fn = self._layers.get(key)
             if settings is None or not settings.enabled or fn is None or key in self._failed:
+                continue
+            if not detail and key in DETAIL_LAYERS:
                 continue
             strength = float(look.intensity * settings.intensity * fade)
             if strength <= 0.0:
