@@ -348,6 +348,13 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _open_api(settings: Any, port: int | None) -> Any:
+    """The control API for ``facetory run``, or None (with the reason printed) when it cannot be served."""
+    from facetory_cam.api.service import ApiService
+
+    return ApiService.try_open(settings, port=port)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """The daemon: sources in, filtered frames out to the virtual camera (or a file), until a signal."""
     from facetory_cam.daemon.runner import RunPlan, build_pipeline, run_pipeline
@@ -366,14 +373,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         paced=not args.offline,
         loop=args.loop if args.loop is not None else (d.loop and not args.offline),
     )
-    pipeline = build_pipeline(settings, plan)
-    log.info(
-        "running: %s -> %s, look %s",
-        ", ".join(plan.sources),
-        ", ".join(s.name for o in pipeline.outputs for s in o.sinks),
-        look.name if look else "none",
-    )
-    snap = run_pipeline(pipeline, stats_every=args.stats_every if args.stats_every is not None else d.stats_every)
+    api = None if args.no_api else _open_api(settings, args.port)
+    try:
+        pipeline = build_pipeline(settings, plan, extra_sinks=None if api is None else api.extra_sinks)
+        if api is not None:
+            api.start(pipeline, sources=plan.sources, look=look_name)
+        log.info(
+            "running: %s -> %s, look %s",
+            ", ".join(plan.sources),
+            ", ".join(s.name for o in pipeline.outputs for s in o.sinks),
+            look.name if look else "none",
+        )
+        snap = run_pipeline(pipeline, stats_every=args.stats_every if args.stats_every is not None else d.stats_every)
+    finally:
+        if api is not None:
+            api.close()
     if args.json:
         print(json.dumps(snap, indent=2))
     return 0
@@ -439,6 +453,135 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     checks = run_doctor(**fields)
     print(format_json(checks) if args.json else format_report(checks))
     return doctor_exit_code(checks)
+
+
+def _write_atomic(outputs: list[tuple[Path, bytes]]) -> None:
+    """Write every file or none: each goes to a temporary file beside it, then all are renamed into place."""
+    import os
+    import tempfile
+
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in outputs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o644)  # as a plain new file, not mkstemp's owner-only mode
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """Read a makeup look from a photo into a look file; with --selfie, variants for the user's skin too."""
+    import time
+
+    import cv2
+    import numpy as np
+
+    from facetory_cam.errors import NoFaceError
+    from facetory_cam.extract.extractor import extract_look
+    from facetory_cam.extract.photo import decode_photo, read_photo
+    from facetory_cam.looks.schema import dump_look
+    from facetory_cam.vision.perception import Perception
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".json":
+        raise ValueError(f"{out}: the look file must end in .json")
+    if args.preview and Path(args.preview).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise ValueError(f"{args.preview}: the preview must be a .png or .jpg file")
+    if args.bench is not None and not 1 <= args.bench <= 1000:
+        raise ValueError(f"--bench must be from 1 to 1000, got {args.bench}")
+    settings = _settings(args)
+    cfg = settings.extract
+    photo = Path(args.photo)
+    data = read_photo(photo, max_bytes=cfg.max_bytes)
+    perception = Perception(_store(settings), backend=settings.models.backend, threads=settings.models.threads)
+    try:
+        extraction = extract_look(
+            data,
+            perception,
+            face=args.face,
+            settings=settings,
+            name=args.name or f"From {photo.stem}",
+            texture=args.texture,
+        )
+        report: dict[str, Any] = {"output": str(out), "look": extraction.look.name, **extraction.to_json()}
+        outputs: list[tuple[Path, bytes]] = [(out, dump_look(extraction.look).encode("utf-8"))]
+        target = None
+        if args.selfie:
+            from facetory_cam.extract.variants import complementary_variants, skin_tone
+
+            selfie = decode_photo(
+                read_photo(Path(args.selfie), max_bytes=cfg.max_bytes),
+                max_bytes=cfg.max_bytes,
+                max_pixels=cfg.max_pixels,
+                work_side=cfg.work_side,
+                name=str(args.selfie),
+            )
+            faces = perception.tracker(static=True, max_faces=1).process(selfie.rgb)
+            if not faces:
+                raise NoFaceError(f"{args.selfie}: no face found")
+            target = (selfie.rgb, faces[0].landmarks)
+            tone = skin_tone(selfie.rgb, faces[0].landmarks)
+            names = []
+            for i, variant in enumerate(complementary_variants(extraction.look, tone, n=3), start=1):
+                path = out.with_name(f"{out.stem}.variant-{i}.json")
+                outputs.append((path, dump_look(variant).encode("utf-8")))
+                names.append(str(path))
+            report["skin_tone"] = {"depth": tone.depth, "undertone": tone.undertone, "color": str(tone.color)}
+            report["variants"] = names
+        if args.preview:
+            from facetory_cam.extract.preview import preview_panels
+
+            panels = preview_panels(
+                extraction.image,
+                extraction.landmarks,
+                extraction.look,
+                *(target if target is not None else ()),
+                confidences=extraction.confidences,
+            )
+            ok, encoded = cv2.imencode(Path(args.preview).suffix.lower(), cv2.cvtColor(panels, cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise ValueError(f"{args.preview}: the preview could not be encoded")
+            outputs.append((Path(args.preview), encoded.tobytes()))
+            report["preview"] = str(args.preview)
+        if args.bench:
+            times = []
+            for _ in range(args.bench):
+                start = time.perf_counter()
+                extract_look(data, perception, face=args.face, settings=settings, texture=args.texture)
+                times.append((time.perf_counter() - start) * 1000.0)
+            report["bench"] = {
+                "runs": args.bench,
+                "p50_ms": round(float(np.percentile(times, 50)), 1),
+                "p95_ms": round(float(np.percentile(times, 95)), 1),
+            }
+    finally:
+        perception.close()
+    _write_atomic(outputs)
+    print(json.dumps(report))
+    return 0
+
+
+def cmd_tray(args: argparse.Namespace) -> int:
+    """The tray icon, as its own process, talking to a running daemon through the local API."""
+    try:
+        import pystray  # noqa: F401
+    except Exception as exc:  # ImportError, or a backend failing to load (no display)
+        print(f"error: the tray icon is unavailable ({exc}); pip install 'facetory-cam[tray]'", file=sys.stderr)
+        return 1
+    from facetory_cam.tray.app import TrayApp
+    from facetory_cam.tray.client import ApiClient
+
+    port = args.port if args.port is not None else _settings(args).api.port
+    TrayApp(ApiClient(port), interval=max(0.5, args.interval)).run()
+    return 0
 
 
 def _add_look_commands(sub: Any, common: Any) -> None:
@@ -521,6 +664,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     _add_look_commands(sub, common)
 
+    extract = sub.add_parser("extract", help="read a makeup look from a photo into a look file")
+    extract.add_argument("photo", help="JPEG, PNG or WebP photo of a made-up face")
+    extract.add_argument("-o", "--output", required=True, metavar="LOOK.json", help="look file to write")
+    extract.add_argument("--face", type=int, default=None, help="which face, largest first from 0 (default: 0)")
+    extract.add_argument("--name", default=None, help="the look's name (default: From <photo name>)")
+    extract.add_argument("--preview", default=None, metavar="OUT.png", help="also write reference | layers | result")
+    extract.add_argument(
+        "--selfie", default=None, metavar="USER.jpg", help="also write LOOK.variant-N.json tuned to this face's skin"
+    )
+    extract.add_argument(
+        "--texture",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also read a UV texture (extract.texture)",
+    )
+    extract.add_argument("--bench", type=int, default=None, metavar="N", help="time N more runs, print p50/p95 ms")
+    common(extract)
+    extract.set_defaults(func=cmd_extract)
+
     run = sub.add_parser("run", help="the live virtual camera: sources in, filtered frames out")
     run.add_argument(
         "--source",
@@ -540,6 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--offline", action="store_true", help="process every frame as fast as possible (files in, files out)"
     )
     run.add_argument("--json", action="store_true", help="print the final statistics as JSON")
+    run.add_argument("--port", type=int, default=None, help="control API port on loopback (default: api.port)")
+    run.add_argument("--no-api", action="store_true", help="do not serve the local control API")
     common(run)
     run.set_defaults(func=cmd_run)
 
@@ -557,6 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--camera", default=None, help="camera index or device to try (default: the configured one)")
     common(doctor)
     doctor.set_defaults(func=cmd_doctor)
+
+    tray = sub.add_parser("tray", help="tray icon: switch looks, intensity and bypass of a running daemon")
+    tray.add_argument("--port", type=int, default=None, help="the daemon's API port (default: api.port)")
+    tray.add_argument("--interval", type=float, default=3.0, help="seconds between state polls")
+    tray.set_defaults(func=cmd_tray)
     return parser
 
 

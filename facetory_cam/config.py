@@ -33,10 +33,12 @@ from pydantic_settings.exceptions import SettingsError
 __all__ = [
     "CONFIG_ENV_VAR",
     "ENV_PREFIX",
+    "ApiSettings",
     "Backend",
     "ConfigError",
     "DaemonSettings",
     "Detector",
+    "ExtractSettings",
     "MasksSettings",
     "ModelsSettings",
     "Settings",
@@ -201,8 +203,69 @@ class DaemonSettings(_Section):
     )
     stats_every: float = Field(default=0.0, ge=0.0, description="Log pipeline statistics every N seconds (0: never).")
     split_stages: bool = Field(
-        default=True, description="Track the next frame while the makeup of the last one is drawn (two cores)."
+        default=False,
+        description="Track the next frame while the makeup of the last one is drawn: more throughput "
+        "for crowds and several sources, a little more delay per frame.",
     )
+
+
+class ExtractSettings(_Section):
+    """Making looks from photos: what photos are accepted and which faces can be read."""
+
+    max_bytes: int = Field(
+        default=25_000_000, ge=1024, le=500_000_000, description="Largest photo file accepted, in bytes."
+    )
+    max_pixels: int = Field(
+        default=50_000_000, ge=10_000, le=170_000_000, description="Most pixels a photo may declare (bomb guard)."
+    )
+    work_side: int = Field(
+        default=1280, ge=256, le=8192, description="Long side, in pixels, that a photo is decoded to for finding faces."
+    )
+    face_px: int = Field(
+        default=256, ge=128, le=1024, description="Faces are analysed at most this many pixels across (tuned at 256)."
+    )
+    min_face_px: int = Field(
+        default=96, ge=16, le=4000, description="Faces smaller than this many pixels across in the photo are refused."
+    )
+    max_faces: int = Field(default=8, ge=1, le=32, description="Most faces looked for in one photo.")
+    min_frontal: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=0.5,
+        description="Faces turned further than this (0.5 frontal, 0 full profile) are refused.",
+    )
+    presence: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Layers read with less confidence than this are left out of the look."
+    )
+    texture: bool = Field(
+        default=False,
+        description="Also read a UV texture of makeup no layer describes (face paint, graphic liner); ~0.2 s slower.",
+    )
+    texture_confidence: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="A texture less certain than this is left out of the look."
+    )
+
+
+class ApiSettings(_Section):
+    """The local control API served by ``facetory run`` (loopback only) and the look library."""
+
+    port: int = Field(default=8765, ge=0, le=65535, description="TCP port on 127.0.0.1 and ::1; 0 picks a free one.")
+    library_dir: Path | None = Field(
+        default=None, description="Where saved looks are kept; unset means <user data dir>/facetory-cam/library."
+    )
+    keep_reference_photos: bool = Field(
+        default=False, description="Keep a stripped copy of each photo a look was made from (off: photos are dropped)."
+    )
+    max_upload_bytes: int = Field(
+        default=20 * 2**20, ge=1024, le=512 * 2**20, description="Largest request body for uploads, in bytes."
+    )
+    max_parts: int = Field(default=4, ge=1, le=64, description="Most parts in one multipart upload.")
+    extract_jobs: int = Field(default=1, ge=1, le=16, description="Photos turned into looks at the same time.")
+
+    @field_validator("library_dir")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
 
 
 class Settings(BaseSettings):
@@ -223,6 +286,8 @@ class Settings(BaseSettings):
     smoothing: SmoothingSettings = Field(default_factory=SmoothingSettings, description="Landmark smoothing.")
     masks: MasksSettings = Field(default_factory=MasksSettings, description="Mask rendering.")
     daemon: DaemonSettings = Field(default_factory=DaemonSettings, description="The live pipeline.")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="The local control API and look library.")
+    extract: ExtractSettings = Field(default_factory=ExtractSettings, description="Looks from photos.")
 
     @classmethod
     def settings_customise_sources(

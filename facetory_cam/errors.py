@@ -31,3 +31,11 @@ class SourceError(FacetoryError):
     """A camera or file source cannot deliver frames (missing, busy, unreadable); the message says why."""
 
     exit_code = 5
+
+
+class UnusableFaceError(NoFaceError):
+    """A face was found but cannot be read reliably (too small, in profile, covered); the message says why."""
+
+
+class FaceIndexError(NoFaceError):
+    """A face was asked for by number and the photo has no face with that number."""

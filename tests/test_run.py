@@ -39,8 +39,9 @@ def test_real_clip_to_file_every_frame_made_up(perception, shared_data: Path, tm
         paced=False,
         loop=False,
     )
-    pipe = build_pipeline(Settings(), plan, perception=perception)
-    assert pipe.processor._mid is not None  # tracking and makeup on two threads, as shipped
+    split = Settings.model_validate({"daemon": {"split_stages": True}})
+    pipe = build_pipeline(split, plan, perception=perception)
+    assert pipe.processor._mid is not None  # tracking and makeup on two threads: order and count still hold
     record: list[tuple[int, int, float]] = []
 
     def watched(lane, f, img) -> None:
@@ -125,6 +126,10 @@ def test_two_sources_two_virtual_cameras(perception) -> None:
 
 
 def _run_cli(args: list[str], **kw) -> subprocess.Popen:
+    """``facetory ARGS`` in a subprocess; ``run`` without the control API (its own tests cover it)."""
+    if "run" in args:
+        at = args.index("run") + 1
+        args = [*args[:at], "--no-api", *args[at:]]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen(
         [sys.executable, "-m", "facetory_cam", *args],

@@ -1,0 +1,1 @@
+"""Turning a reference photo of a makeup look into an editable look."""
