@@ -573,8 +573,11 @@ def cmd_tray(args: argparse.Namespace) -> int:
     """The tray icon, as its own process, talking to a running daemon through the local API."""
     try:
         import pystray  # noqa: F401
-    except Exception as exc:  # ImportError, or a backend failing to load (no display)
+    except ModuleNotFoundError as exc:
         print(f"error: the tray icon is unavailable ({exc}); pip install 'facetory-cam[tray]'", file=sys.stderr)
+        return 1
+    except Exception as exc:  # pystray picks its backend on import: no desktop session fails here
+        print(f"error: no desktop to show a tray icon on ({exc}); is DISPLAY set?", file=sys.stderr)
         return 1
     from facetory_cam.tray.app import TrayApp
     from facetory_cam.tray.client import ApiClient

@@ -579,9 +579,12 @@
       input.value = String(value);
       const out = document.createElement("output");
       out.htmlFor = id;
+      out.setAttribute("aria-live", "off"); // the slider announces its own value (aria-valuetext)
       out.textContent = fmt(value, kind);
+      input.setAttribute("aria-valuetext", out.textContent);
       input.addEventListener("input", () => {
         out.textContent = fmt(Number(input.value), kind);
+        input.setAttribute("aria-valuetext", out.textContent);
         onValue(Number(input.value));
       });
       const slider = document.createElement("div");
@@ -668,7 +671,8 @@
         if (doc.layers.texture && target.texture_url) doc.layers.texture.image = await textureDataUri(target.texture_url);
         detail = await api("POST", "/api/looks", { json: doc });
         app.forks.set(target.id, detail);
-        if (app.state && app.state.look === target.id) {
+        app.state = await api("GET", "/api/state"); // fresh: the tray may have switched looks meanwhile
+        if (app.state.look === target.id) {
           app.state = await api("PUT", "/api/state", { json: { look: detail.id } });
         }
         say(`Presets are read-only: your changes are saved as a new look, ${detail.name}.`);
@@ -809,7 +813,11 @@
     });
     img.addEventListener("error", () => {
       if (!img.getAttribute("src")) return;
-      $("preview-empty").hidden = false;
+      const empty = $("preview-empty");
+      empty.textContent = img.naturalWidth > 0
+        ? "The preview was interrupted: reconnecting…"
+        : "No preview yet: waiting for the camera…";
+      empty.hidden = false;
       debounce("preview-retry", 3000, startPreview);
     });
     document.addEventListener("visibilitychange", () => {
