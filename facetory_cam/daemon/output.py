@@ -83,6 +83,7 @@ class OutputWorker:
         self.paced = paced
         self._last_frame_at = last_frame_at  # when the capture last got a frame
         self.placeholder_after = placeholder_after
+        self.phase_pull = 0.03  # share of a period the clock may move earlier per frame (about 1 ms at 30 fps)
         self._stop = threading.Event()
         self._errors = RateLimitedLog(log, every=5.0)
         self._placeholders: dict[tuple[int, int], np.ndarray] = {}
@@ -154,8 +155,10 @@ class OutputWorker:
         up to ``slack`` before its slot (then the clock moves on by one period, so the
         rate never exceeds ``fps``) or any time after it (then the clock re-phases to
         the frame, so it never waits for a tick). When no fresh frame comes, the last
-        one (or the placeholder) is repeated ``grace`` after the slot. The rate is thus
-        ``fps`` while waiting costs a frame almost nothing.
+        one (or the placeholder) is repeated ``grace`` after the slot. An early frame also
+        pulls the clock back by at most ``phase_pull`` of a period, so the slots drift onto
+        the frames' own phase. The rate is thus ``fps`` (at most 3 % more with a camera
+        faster than ``fps``) while waiting costs a frame almost nothing.
         """
         period = 1.0 / self.fps
         slack, grace = 0.25 * period, 0.25 * period
@@ -171,8 +174,15 @@ class OutputWorker:
             now = time.monotonic()
             if item is not None and item.seq > self.last_seq:
                 earliest = clock + period - slack
-                if now < earliest and self._stop.wait(earliest - now):
-                    return
+                if now < earliest:
+                    # Early: the slots lag the frames. Pull the clock towards them a little each
+                    # frame (a slow phase lock), so a steady camera ends up sent the moment each
+                    # frame is ready, while a faster camera still comes out at about ``fps``.
+                    pull = min(earliest - now, self.phase_pull * period)
+                    clock -= pull
+                    earliest -= pull
+                    if earliest > now and self._stop.wait(earliest - now):
+                        return
                 last = item
                 self.last_seq = item.seq
                 self.showing_placeholder = False
