@@ -239,3 +239,22 @@ def test_extract_with_the_real_extractor(tmp_path: Path, perception, astronaut) 
         bad = c.post("/api/looks/extract", files={"photo": ("a.jpg", photo, "image/jpeg")}, data={"face": "7"})
         assert bad.status_code == 422, bad.text
         assert h.store.count() == 1 and h.store.verify() == []
+
+
+def test_snapshot_frame_has_the_output_size() -> None:
+    """With an output size unlike the source's, a snapshot shows what the camera shows: letterboxed."""
+    import numpy as np
+
+    from facetory_cam.api.preview import LivePreview
+    from facetory_cam.sinks.preview import PreviewSink
+
+    live = LivePreview(outputs={"0": PreviewSink((320, 240), 30.0)})
+    assert live.latest_frame("0") is None
+    after = np.full((360, 640, 3), 200, np.uint8)
+    live.observe("0", after, after)
+    shot = live.latest_frame("0")
+    assert shot is not None and shot.shape == (240, 320, 3)
+    assert shot[:25].max() == 0 and shot[120, 160, 0] == 200  # bars above and below, picture in the middle
+    bare = LivePreview()
+    bare.observe("0", after, after)
+    assert bare.latest_frame("0").shape == (360, 640, 3)

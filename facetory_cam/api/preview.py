@@ -20,6 +20,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from facetory_cam.daemon.output import letterbox
 from facetory_cam.daemon.ratelimit import RateLimitedLog
 from facetory_cam.sinks.preview import BOUNDARY, PreviewSink, mjpeg_part, preview_size
 
@@ -91,10 +92,13 @@ class LivePreview:
             return sorted(set(self._latest) | set(self.outputs))
 
     def latest_frame(self, key: str = "0") -> np.ndarray | None:
-        """The newest made-up frame of ``key`` at full size (RGB), or None before the first one."""
+        """The newest made-up frame of ``key`` as the camera shows it (RGB, the output's size), or None."""
         with self._cond:
             got = self._latest.get(key)
-            return None if got is None else got.after
+        if got is None:
+            return None
+        sink = self.outputs.get(key)
+        return got.after if sink is None else letterbox(got.after, *sink.size)
 
     def _compose(self, got: _Latest, view: View) -> np.ndarray:
         if view == "before":
