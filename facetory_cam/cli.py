@@ -384,7 +384,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             ", ".join(s.name for o in pipeline.outputs for s in o.sinks),
             look.name if look else "none",
         )
-        snap = run_pipeline(pipeline, stats_every=args.stats_every if args.stats_every is not None else d.stats_every)
+        snap = run_pipeline(
+            pipeline,
+            stats_every=args.stats_every if args.stats_every is not None else d.stats_every,
+            stop=None if api is None else api.stop_requested,
+        )
     finally:
         if api is not None:
             api.close()

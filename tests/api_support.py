@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -48,6 +49,7 @@ class Harness:
     store: LibraryStore
     deps: ApiDeps
     library: Path
+    stop_requested: threading.Event  # set by POST /api/shutdown
 
     def app(self, port: int = PORT) -> FastAPI:
         return create_app(replace(self.deps, port=port))
@@ -103,6 +105,7 @@ def harness(
     control = ControlPlane(pipeline, state=pipeline.processor.state, sources=["scripted"])
     library = tmp_path / "library"
     store = LibraryStore(library, keep_reference_photos=keep_reference_photos)
+    stop_requested = threading.Event()  # what POST /api/shutdown sets; `facetory run` stops on it
     deps = ApiDeps(
         control=control,
         store=store,
@@ -114,10 +117,11 @@ def harness(
         max_parts=max_parts,
         extract_jobs=extract_jobs,
         static_dir=None,
+        shutdown=stop_requested.set,
     )
     pipeline.start()
     try:
-        h = Harness(pipeline, null, out_preview, preview, control, store, deps, library)
+        h = Harness(pipeline, null, out_preview, preview, control, store, deps, library, stop_requested)
         h.wait_frames(3)
         yield h
     finally:

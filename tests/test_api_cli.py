@@ -99,3 +99,23 @@ def test_no_api_flag(store, tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 0, err
     assert "one-time link" not in err and not (tmp_path / "config" / "facetory-cam" / "api-token").exists()
+
+
+def test_shutdown_route_stops_the_daemon(store, tmp_path: Path) -> None:
+    proc = _start(tmp_path, "--look", "natural", "--port", "0")
+    try:
+        link = _read_until(proc, r"one-time link\): (http://127\.0\.0\.1:(\d+)/\?token=\S+)", 60).group(1)
+        port = int(link.split(":")[2].split("/")[0])
+        token = (tmp_path / "config" / "facetory-cam" / "api-token").read_text().strip()
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.post(f"{base}/api/shutdown", timeout=5).status_code == 401  # never without the token
+        assert proc.poll() is None
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as c:
+            t0 = time.monotonic()
+            r = c.post("/api/shutdown", json={})
+            assert r.status_code == 202 and r.json() == {"stopping": True}
+        out, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+        assert time.monotonic() - t0 < 4.0 and "stopped in" in err
+    finally:
+        proc.kill()

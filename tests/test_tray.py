@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, httpx.Client]]:
-    """The real app over a running pipeline on a free loopback port, and a Bearer client for checking."""
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, httpx.Client, threading.Event]]:
+    """The real app over a running pipeline on a free loopback port, a Bearer client for checking, and the
+    event POST /api/shutdown sets (what `facetory run` stops on)."""
     with harness(tmp_path_factory.mktemp("tray")) as h, live_server(h) as (server, client):
-        yield server.port, client
+        yield server.port, client, h.stop_requested
 
 
 def _item(items: tuple[MenuItem, ...], label: str) -> MenuItem:
@@ -51,9 +53,9 @@ def _closed_port() -> int:
 
 
 def test_menu_follows_the_real_api_and_its_actions_change_the_daemon(
-    served: tuple[int, httpx.Client], tmp_path: Path
+    served: tuple[int, httpx.Client, threading.Event], tmp_path: Path
 ) -> None:
-    port, check = served
+    port, check, stop_requested = served
     client = ApiClient(port, token=TOKEN)
     opened: list[str] = []
     quits: list[bool] = []
@@ -72,7 +74,8 @@ def test_menu_follows_the_real_api_and_its_actions_change_the_daemon(
     assert _checked(_item(menu, "Intensity").submenu) == ["100 %"]
     assert _item(menu, "Open panel").default and _item(menu, "Open panel").enabled
     assert not any(i.label == "Retry now" for i in menu)
-    assert "daemon keeps running" in menu[-1].label  # the API has no shutdown route: quit ends the tray only
+    assert "daemon keeps running" in menu[-1].label  # quit ends the tray only
+    assert _item(menu, "Quit daemon").enabled
 
     natural = next(i for i in looks if i.label == "Natural")
     assert perform(client, natural.action, effects) == "Look: Natural"
@@ -117,6 +120,10 @@ def test_menu_follows_the_real_api_and_its_actions_change_the_daemon(
     assert check.get("/api/state").json() == before
 
     assert perform(client, Action("quit"), effects) is None and quits == [True]
+    assert check.get("/api/shutdown").status_code == 405  # GET never changes state
+    assert not stop_requested.is_set()
+    assert perform(client, _item(build_menu(fetch_view(client)), "Quit daemon").action, effects) == "Daemon stopping"
+    assert stop_requested.is_set()
 
 
 def test_unreachable_daemon_disables_everything_but_retry_and_quit(tmp_path: Path) -> None:
@@ -129,6 +136,7 @@ def test_unreachable_daemon_disables_everything_but_retry_and_quit(tmp_path: Pat
     assert menu[0].label == "Daemon unreachable" and not menu[0].enabled
     usable = [i.label for i in menu if i.enabled and not i.separator]
     assert usable == ["Retry now", "Quit tray (the daemon keeps running)"]
+    assert not _item(menu, "Quit daemon").enabled
     assert _item(menu, "Retry now").default
     for label in ("Camera filter on", "Look", "Intensity", "Open panel", "Take snapshot"):
         assert not _item(menu, label).enabled
@@ -140,8 +148,8 @@ def test_unreachable_daemon_disables_everything_but_retry_and_quit(tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_wrong_or_missing_token_is_reported(served: tuple[int, httpx.Client], tmp_path: Path) -> None:
-    port, _ = served
+def test_wrong_or_missing_token_is_reported(served: tuple[int, httpx.Client, threading.Event], tmp_path: Path) -> None:
+    port, _, _ = served
     view = fetch_view(ApiClient(port, token="w" * 40))
     assert not view.reachable and view.error is not None and "refused the API token" in view.error
     assert build_menu(view)[0].label == "Daemon unreachable"
@@ -246,7 +254,9 @@ def _wait_for_name(display: object, window_id: int, want: str, timeout: float = 
     raise AssertionError(f"the icon's title stayed {name!r}, never showing {want!r}")
 
 
-def test_pystray_icon_docks_polls_and_stops_under_xvfb(served: tuple[int, httpx.Client], tmp_path: Path) -> None:
+def test_pystray_icon_docks_polls_and_stops_under_xvfb(
+    served: tuple[int, httpx.Client, threading.Event], tmp_path: Path
+) -> None:
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (apt-get install xvfb)")
     if importlib.util.find_spec("Xlib") is None:
@@ -255,7 +265,7 @@ def test_pystray_icon_docks_polls_and_stops_under_xvfb(served: tuple[int, httpx.
         pytest.skip("pystray is not installed (pip install 'facetory-cam[tray]')")
     from Xlib.display import Display
 
-    port, check = served
+    port, check, _ = served
     check.put("/api/state", json={"look": "preset:natural", "intensity": 1.0, "enabled": True}).raise_for_status()
     with _xvfb() as display_name:
         display = Display(display_name)

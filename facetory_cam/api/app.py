@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +73,7 @@ class ApiDeps:
     max_parts: int = 4
     extract_jobs: int = 1
     static_dir: Path | None = STATIC_DIR
+    shutdown: Callable[[], None] | None = None  # stops the daemon (it releases camera and virtual camera)
 
 
 # -- response and request models ---------------------------------------------------------
@@ -567,6 +568,14 @@ def create_app(deps: ApiDeps) -> FastAPI:
         if got is None:
             raise HTTPException(503, "no frame yet")
         return Response(got[1], media_type="image/jpeg")
+
+    @app.post("/api/shutdown", status_code=202, tags=["daemon"])
+    def shutdown() -> dict[str, bool]:
+        """Stop the daemon cleanly (the tray's "Quit daemon"); the answer comes before it stops."""
+        if deps.shutdown is None:
+            raise HTTPException(501, "this server cannot stop its daemon")
+        deps.shutdown()
+        return {"stopping": True}
 
     @app.post(
         "/api/snapshot",

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -53,6 +54,7 @@ class ApiService:
     def __init__(self, settings: Any, *, port: int | None = None) -> None:
         api = settings.api
         self.settings = settings
+        self.stop_requested = threading.Event()  # set by POST /api/shutdown; the run loop watches it
         self.outputs: dict[str, PreviewSink] = {}
         self.server: ApiServer | None = None
         self.preview: LivePreview | None = None
@@ -112,6 +114,7 @@ class ApiService:
             max_upload_bytes=s.api.max_upload_bytes,
             max_parts=s.api.max_parts,
             extract_jobs=s.api.extract_jobs,
+            shutdown=self.stop_requested.set,
         )
         self.server = ApiServer(self.sockets, lambda port: create_app(replace(deps, port=port)))
         self.server.start()

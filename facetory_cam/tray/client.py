@@ -140,6 +140,10 @@ class ApiClient:
         """A fresh one-time login link for the panel (the API token itself never goes into a URL)."""
         return str(self._json("POST", "/api/session/link")["url"])
 
+    def shutdown(self) -> None:
+        """Ask the daemon to stop (it releases the camera and the virtual camera)."""
+        self._json("POST", "/api/shutdown", {})
+
     def snapshot(self) -> bytes:
         """PNG of the current output frame."""
         data, ctype = self.request("POST", "/api/snapshot", {})

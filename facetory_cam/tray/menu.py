@@ -1,8 +1,8 @@
 """The tray menu as plain data, built from API answers, and the actions its items trigger.
 
 Keeping the model free of pystray means it can be tested without a display and against the
-real API; ``app`` only translates :class:`MenuItem` trees into pystray menus. The daemon's API
-has no shutdown route, so "Quit" ends the tray alone and says so in its label.
+real API; ``app`` only translates :class:`MenuItem` trees into pystray menus. "Quit daemon"
+stops the daemon through the API; "Quit tray" ends the tray alone and says so in its label.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ __all__ = [
 
 INTENSITY_STEPS = (0.25, 0.5, 0.75, 1.0)
 
-ActionKind = Literal["toggle", "look", "intensity", "open_panel", "snapshot", "retry", "quit"]
+ActionKind = Literal["toggle", "look", "intensity", "open_panel", "snapshot", "retry", "quit", "quit_daemon"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,7 @@ def _intensity_items(view: TrayView) -> tuple[MenuItem, ...]:
 def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
     """The whole menu for ``view``; when the daemon is down every daemon item is disabled and Retry appears."""
     quit_item = MenuItem("Quit tray (the daemon keeps running)", Action("quit"))
+    stop_item = MenuItem("Quit daemon", Action("quit_daemon"), enabled=view.reachable and view.state is not None)
     if not view.reachable or view.state is None:
         return (
             MenuItem("Daemon unreachable", enabled=False),
@@ -142,6 +143,7 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
             MenuItem("Open panel", Action("open_panel"), enabled=False),
             MenuItem("Take snapshot", Action("snapshot"), enabled=False),
             SEPARATOR,
+            stop_item,
             quit_item,
         )
     enabled = bool(view.state.get("enabled", True))
@@ -154,6 +156,7 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
         MenuItem("Open panel", Action("open_panel"), default=True),
         MenuItem("Take snapshot", Action("snapshot")),
         SEPARATOR,
+        stop_item,
         quit_item,
     )
 
@@ -196,6 +199,9 @@ def perform(client: ApiClient, action: Action, effects: Effects) -> str | None:
         if action.kind == "quit":
             effects.quit()
             return None
+        if action.kind == "quit_daemon":
+            client.shutdown()
+            return "Daemon stopping"
         return None  # retry: the caller refreshes
     except ApiUnreachable as exc:
         return str(exc)
