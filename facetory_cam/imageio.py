@@ -55,3 +55,14 @@ def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS, max_bytes: int
         raise ImageError(f"{p}: not an image this program can read") from exc
     except (OSError, ValueError) as exc:
         raise ImageError(f"{p}: the image could not be decoded ({exc})") from exc
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The Pillow format name from the magic bytes (JPEG, PNG, WebP: the photo formats accepted anywhere), else None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None

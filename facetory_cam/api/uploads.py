@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from facetory_cam.imageio import sniff_format
+
 __all__ = [
     "FORMATS",
     "MAX_PIXELS",
@@ -55,17 +57,6 @@ class UploadError(ValueError):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def sniff_format(data: bytes) -> str | None:
-    """The Pillow format name from the magic bytes, or None when the content is not an allowed format."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "JPEG"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "PNG"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    return None
 
 
 def _describe(data: bytes) -> str:

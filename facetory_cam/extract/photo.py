@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facetory_cam.errors import ImageError
-from facetory_cam.imageio import check_input_file
+from facetory_cam.imageio import check_input_file, sniff_format
 
 __all__ = ["FORMATS", "Photo", "decode_photo", "read_photo", "sniff_format"]
 
@@ -40,17 +40,6 @@ class Photo:
     size: tuple[int, int]  # (width, height) of the original, upright
     format: str  # "jpeg", "png" or "webp"
     sha256: str  # of the bytes as given
-
-
-def sniff_format(data: bytes) -> str | None:
-    """The Pillow format name from the file's magic bytes, or None when it is not an allowed format."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "JPEG"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "PNG"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    return None
 
 
 def _describe(data: bytes) -> str:
