@@ -66,3 +66,29 @@ def sniff_format(data: bytes) -> str | None:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
     return None
+
+
+def describe_format(data: bytes) -> str:
+    """What a refused file actually is (EPS, PSD, TIFF, SVG, HTML, ...), so an error can say so."""
+    head = data[:64].lstrip().lower()
+    known = (
+        (b"%!ps", "a PostScript/EPS file"),
+        (b"\xc5\xd0\xd3\xc6", "an EPS file"),
+        (b"8bps", "a Photoshop (PSD) file"),
+        (b"ii*\x00", "a TIFF"),
+        (b"mm\x00*", "a TIFF"),
+        (b"gif8", "a GIF"),
+        (b"bm", "a BMP"),
+        (b"%pdf", "a PDF"),
+        (b"pk\x03\x04", "a ZIP archive"),
+        (b"<svg", "an SVG"),
+        (b"<?xml", "an XML/SVG document"),
+        (b"<!doctype", "an HTML page"),
+        (b"<html", "an HTML page"),
+    )
+    for magic, name in known:
+        if head.startswith(magic):
+            return name
+    if len(data) >= 12 and data[4:8] == b"ftyp":
+        return "an HEIF/AVIF or video file"
+    return "not a JPEG, PNG or WebP image"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from facetory_cam.imageio import sniff_format
+from facetory_cam.imageio import describe_format, sniff_format
 
 __all__ = [
     "FORMATS",
@@ -59,31 +59,6 @@ class UploadError(ValueError):
         self.message = message
 
 
-def _describe(data: bytes) -> str:
-    head = data[:64].lstrip().lower()
-    known = (
-        (b"%!ps", "a PostScript/EPS file"),
-        (b"\xc5\xd0\xd3\xc6", "an EPS file"),
-        (b"8bps", "a Photoshop (PSD) file"),
-        (b"ii*\x00", "a TIFF"),
-        (b"mm\x00*", "a TIFF"),
-        (b"gif8", "a GIF"),
-        (b"bm", "a BMP"),
-        (b"%pdf", "a PDF"),
-        (b"pk\x03\x04", "a ZIP archive"),
-        (b"<svg", "an SVG"),
-        (b"<?xml", "an XML/SVG document"),
-        (b"<!doctype", "an HTML page"),
-        (b"<html", "an HTML page"),
-    )
-    for magic, name in known:
-        if head.startswith(magic):
-            return name
-    if len(data) >= 12 and data[4:8] == b"ftyp":
-        return "an HEIF/AVIF or video file"
-    return "not a JPEG, PNG or WebP image"
-
-
 @dataclass(frozen=True)
 class SafeImage:
     """Decoded, upright pixels and facts about the original; ``image`` has no metadata attached."""
@@ -110,7 +85,7 @@ def decode_image(
         raise UploadError(422, f"the {what} is empty (0 bytes)")
     fmt = sniff_format(data)
     if fmt is None:
-        raise UploadError(415, f"the {what} is {_describe(data)}; only JPEG, PNG and WebP are accepted")
+        raise UploadError(415, f"the {what} is {describe_format(data)}; only JPEG, PNG and WebP are accepted")
     limit = max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, int(Image.MAX_IMAGE_PIXELS))
     try:
         with warnings.catch_warnings():

@@ -132,7 +132,8 @@ class CaptureWorker:
             except SourceLost as exc:
                 if self._stop.is_set():
                     break  # closed by stop(): not a loss
-                opened = self._reopen_after(str(exc), delay)
+                opened = False
+                self._reopen_after(str(exc), delay)
                 delay = min(delay * 2.0, self.backoff_max)
                 continue
             except Exception as exc:  # a driver hiccup: count it, keep reading
@@ -144,7 +145,8 @@ class CaptureWorker:
             now = time.monotonic()
             if frame is None:
                 if now - waiting_since > self.hang_after:  # delivering nothing: reopen it
-                    opened = self._reopen_after(f"no frame for {self.hang_after:.1f} s", delay)
+                    opened = False
+                    self._reopen_after(f"no frame for {self.hang_after:.1f} s", delay)
                     delay = min(delay * 2.0, self.backoff_max)
                 continue
             waiting_since = now
@@ -169,8 +171,7 @@ class CaptureWorker:
         if not self.finished.is_set():
             self.stats.source_state(self.key, state="stopped")
 
-    def _reopen_after(self, why: str, delay: float) -> bool:
+    def _reopen_after(self, why: str, delay: float) -> None:
         self._mark_lost(why)
         self._source.close()
         self._stop.wait(delay)
-        return False

@@ -83,7 +83,9 @@ class Processor:
         self.commands: queue.Queue[Command] = queue.Queue()
         self._errors = RateLimitedLog(log, every=5.0)
         self._stop = threading.Event()
-        self._look: Look | None = state.effective_look()  # what the first stage hands on
+        self._look: Look | None = None  # what the first stage hands on
+        self._look_has_layers = False  # whether it paints faces (else tracking is skipped)
+        self._set_look(state.effective_look())
         self._rendered_look: Look | None = None  # what the renderers were last set to
         self._apply_look(self._look)
         self.on_frame: Callable[[Lane, Frame, np.ndarray], None] | None = None  # sees every processed frame
@@ -134,7 +136,11 @@ class Processor:
             except ValueError as exc:
                 log.error("ignored command %s: %s", cmd, exc)
                 continue
-            self._look = self.state.effective_look()  # the second stage picks it up with the next round
+            self._set_look(self.state.effective_look())  # the second stage picks it up with the next round
+
+    def _set_look(self, look: Look | None) -> None:
+        self._look = look
+        self._look_has_layers = look is not None and bool(look.layers.model_dump(exclude_none=True))
 
     def _apply_look(self, look: Look | None) -> None:
         self._rendered_look = look
@@ -229,10 +235,6 @@ class Processor:
     def _time(self, frame: Frame) -> float:
         return frame.seq / self.media_fps if self.media_fps else frame.t_capture
 
-    def process(self, frames: list[Frame], lanes: list[Lane]) -> list[np.ndarray]:
-        """The output image of each frame, both stages on the calling thread; never raises for a failing stage."""
-        return self._finish(self._track(list(zip(lanes, frames))))
-
     def _track(self, batch: list[tuple[Lane, Frame]]) -> _Work:
         """First stage: the look to use and the faces of every frame of the round."""
         frames = [f for _, f in batch]
@@ -251,7 +253,7 @@ class Processor:
                     self.tracker.reset(lane.key)
                 lane.size = size
                 work.resized.add(lane.key)
-        if self.tracker is not None and look.layers.model_dump(exclude_none=True):
+        if self.tracker is not None and self._look_has_layers:
             t0 = time.perf_counter()
             try:
                 work.faces = self.tracker.process_many(images, times, [lane.key for lane in lanes])

@@ -33,6 +33,3 @@ class RateLimitedLog:
     def error(self, msg: str, *args: Any, exc_info: bool = False) -> bool:
         """Log unless the same message was logged within ``every`` seconds; True when logged."""
         return self._emit(logging.ERROR, msg, args, exc_info)
-
-    def warning(self, msg: str, *args: Any) -> bool:
-        return self._emit(logging.WARNING, msg, args, False)

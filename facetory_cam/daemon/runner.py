@@ -45,10 +45,8 @@ class RunPlan:
 
 
 def sink_specs(sources: Sequence[str], sinks: Sequence[str]) -> tuple[str, ...]:
-    """One sink per source: a single sink spec serves a single source; otherwise give one each."""
+    """One sink per source, in order."""
     if len(sinks) == len(sources):
-        return tuple(sinks)
-    if len(sinks) == 1 and len(sources) == 1:
         return tuple(sinks)
     raise ValueError(f"{len(sources)} sources need {len(sources)} --sink options (one each), got {len(sinks)}")
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facetory_cam.errors import ImageError
-from facetory_cam.imageio import check_input_file, sniff_format
+from facetory_cam.imageio import check_input_file, describe_format, sniff_format
 
 __all__ = ["FORMATS", "Photo", "decode_photo", "read_photo", "sniff_format"]
 
@@ -40,27 +40,6 @@ class Photo:
     size: tuple[int, int]  # (width, height) of the original, upright
     format: str  # "jpeg", "png" or "webp"
     sha256: str  # of the bytes as given
-
-
-def _describe(data: bytes) -> str:
-    """A short name for a refused format, so the error says what the file actually is."""
-    known = {
-        b"GIF87a": "a GIF",
-        b"GIF89a": "a GIF",
-        b"BM": "a BMP",
-        b"II*\x00": "a TIFF",
-        b"MM\x00*": "a TIFF",
-        b"%PDF": "a PDF",
-        b"PK\x03\x04": "a ZIP archive",
-        b"<svg": "an SVG",
-        b"<?xml": "an XML document",
-    }
-    for magic, name in known.items():
-        if data.startswith(magic):
-            return name
-    if len(data) >= 12 and data[4:8] == b"ftyp":
-        return "an HEIF/AVIF or video file"
-    return "not an image this program can read"
 
 
 def read_photo(path: Path, *, max_bytes: int) -> bytes:
@@ -91,7 +70,7 @@ def decode_photo(data: bytes, *, max_bytes: int, max_pixels: int, work_side: int
         raise ImageError(f"{name}: {len(data) / 1e6:.1f} MB is larger than the {max_bytes / 1e6:.0f} MB limit")
     fmt = sniff_format(data)
     if fmt is None:
-        raise ImageError(f"{name}: {_describe(data)}; only JPEG, PNG and WebP photos are accepted")
+        raise ImageError(f"{name}: {describe_format(data)}; only JPEG, PNG and WebP photos are accepted")
     limit = _pixel_limit(max_pixels)
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as im:

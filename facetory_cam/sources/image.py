@@ -19,6 +19,7 @@ import numpy as np
 from facetory_cam.errors import ImageError
 from facetory_cam.imageio import load_image
 from facetory_cam.interfaces import Frame, SourceLost
+from facetory_cam.sources.pacing import next_due, sleep_until
 
 
 class ImageSource:
@@ -86,13 +87,9 @@ class ImageSource:
             image, stop, due = self._image, self._stop, self._next_due
         if image is None:
             raise SourceLost(f"{self.name}: not open")
-        while (now := time.monotonic()) < due:
-            if now >= deadline:
-                return None
-            if stop.wait(min(due, deadline) - now):
-                raise SourceLost(f"{self.name}: closed while reading")
-        period = 1.0 / self.fps
-        self._next_due = due + period if due + period >= now else now
+        if not sleep_until(due, deadline, stop, self.name):
+            return None
+        self._next_due = next_due(due, 1.0 / self.fps, time.monotonic())
         seq = self._seq
         self._seq += 1
         return Frame(image=image.copy(), seq=seq, t_capture=time.monotonic(), source=self.name)

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from facetory_cam.interfaces import EndOfStream, Frame, SourceLost
+from facetory_cam.sources.pacing import next_due
 
 _COLS = 10
 _DATA_ROWS = 2
@@ -419,8 +420,7 @@ class ScriptedSource:
         due = max(self._next_due, time.monotonic()) + delay if delay else self._next_due
         if not self._wait(wake, gen, due, deadline):
             return None
-        now = time.monotonic()
-        self._next_due = due + period if due + period >= now else now
+        self._next_due = next_due(due, period, time.monotonic())
         seq = self._seq
         self._seq += 1
         image = np.roll(self._base, seq % self.size[0], axis=1)

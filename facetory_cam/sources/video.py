@@ -27,6 +27,7 @@ import numpy as np
 
 from facetory_cam.interfaces import EndOfStream, Frame, SourceLost
 from facetory_cam.media import _conversion, _upright
+from facetory_cam.sources.pacing import sleep_until
 
 
 class VideoFileSource:
@@ -177,11 +178,8 @@ class VideoFileSource:
             try:
                 if self.realtime:
                     due = self._t0 + self._index / self.fps
-                    while (now := time.monotonic()) < due:
-                        if now >= deadline:
-                            return None
-                        if stop.wait(min(due, deadline) - now):
-                            raise SourceLost(f"{self.name}: closed while reading")
+                    if not sleep_until(due, deadline, stop, self.name):
+                        return None
                     behind = int((time.monotonic() - due) * self.fps)  # whole frame periods late
                     for _ in range(behind):
                         self._next()

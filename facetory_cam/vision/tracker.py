@@ -283,20 +283,19 @@ class FaceTracker:
             for k, res in zip(fresh, again):
                 results[k] = res
 
-        kept: list[tuple[int, _Track, np.ndarray, float]] = []
+        kept: list[tuple[int, _Track, np.ndarray, float, tuple[float, float, float, float]]] = []
         for (i, cand), res in zip(flat, results):
             if res.presence < self.min_presence:
                 continue
             box = landmark_box(res.landmarks)
-            if any(k[0] == i and iou(box, landmark_box(k[2])) > DUPLICATE_IOU for k in kept):
+            if any(k[0] == i and iou(box, k[4]) > DUPLICATE_IOU for k in kept):
                 continue  # two crops converged on one face: keep the older track
-            kept.append((i, cand, res.landmarks, res.presence))
+            kept.append((i, cand, res.landmarks, res.presence, box))
 
         full = [k[2] for k in kept]
         if self.iris is not None and kept:
             big = []
-            for n, (_, _, mesh, _) in enumerate(kept):
-                x0, _, x1, _ = landmark_box(mesh)
+            for n, (_, _, mesh, _, (x0, _, x1, _)) in enumerate(kept):
                 if x1 - x0 >= self.iris_min_face_px:
                     big.append(n)
                 else:
@@ -307,12 +306,12 @@ class FaceTracker:
 
         faces: list[list[Face]] = [[] for _ in images]
         tracks: list[list[_Track]] = [[] for _ in images]
-        for (i, track, raw_mesh, presence), raw in zip(kept, full):
+        for (i, track, raw_mesh, presence, box), raw in zip(kept, full):
             if track.track_id < 0:
                 track.track_id = self._next_id
                 self._next_id += 1
             track.roi = roi_from_landmarks(raw_mesh)
-            track.box = landmark_box(raw_mesh)
+            track.box = box
             out = raw
             if self.smoothing is not None:
                 if track.smoother is None:
