@@ -15,7 +15,7 @@ from facetory_cam.models.loader import build_torch_model, model_input_example
 from facetory_cam.models.store import ModelStore
 
 OPSET = 17
-EXPORTER_VERSION = "4"
+EXPORTER_VERSION = "5"
 
 
 def onnx_path(store: ModelStore, name: str) -> Path:

@@ -167,15 +167,16 @@ class _PReLU(nn.Module):
         assert alpha is not None
         c = alpha.size
         self.as_conv = as_conv
+        self.channels = int(c)  # a constant, so the exported graph has no shape arithmetic per activation
         self.alpha = nn.Parameter(torch.from_numpy(alpha.reshape(1, c, 1, 1).astype(np.float32)))
         self.register_buffer("negate", torch.full((c, 1, 1, 1), -1.0))
+        self.register_buffer("rest", torch.from_numpy((1.0 - alpha.reshape(c, 1, 1, 1)).astype(np.float32)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.as_conv:
             return torch.relu(x) + self.alpha * torch.clamp(x, max=0.0)
-        c = x.shape[1]
-        neg = torch.relu(F.conv2d(x, self.negate, groups=c))
-        return F.conv2d(neg, (1.0 - self.alpha).reshape(c, 1, 1, 1), groups=c) + x
+        neg = torch.relu(F.conv2d(x, self.negate, groups=self.channels))
+        return F.conv2d(neg, self.rest, groups=self.channels) + x
 
 
 class _Pad(nn.Module):
