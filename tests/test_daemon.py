@@ -299,3 +299,48 @@ def test_letterbox_and_placeholder() -> None:
     assert letterbox(out, 320, 240) is out
     ph = placeholder(320, 240)
     assert ph.shape == (240, 320, 3) and ph.mean() < 60 and ph.max() > 150  # dark, with legible text
+
+
+_SETTLE_SCRIPT = """
+import gc, json, time
+from facetory_cam.daemon.commands import ControlState
+from facetory_cam.daemon.memory import settle_heap
+from facetory_cam.daemon.pipeline import Pipeline
+from facetory_cam.sinks.null import NullSink
+from facetory_cam.sources.scripted import Normal, ScriptedSource
+
+junk = [[i, [i]] for i in range(100_000)]  # long-lived containers, as loaded libraries make
+before = gc.get_freeze_count()
+source = ScriptedSource((64, 48), 1000.0, [Normal(5)], repeat_last=False)
+pipe = Pipeline([source], [[NullSink((64, 48), 30.0)]], tracker=None, segmenter=None, state=ControlState(),
+                fps=30.0, paced=False)
+pipe.start()
+assert pipe.wait(20.0)
+pipe.stop(2.0)
+frozen = gc.get_freeze_count()
+t0 = time.perf_counter()
+gc.collect()
+full_ms = (time.perf_counter() - t0) * 1000.0
+print(json.dumps({"before": before, "frozen": frozen, "again": settle_heap(), "full_ms": full_ms,
+                  "tracked": len(gc.get_objects())}))
+"""
+
+
+def test_the_processor_settles_the_heap_once_after_its_first_round() -> None:
+    """After the first round, what lives is frozen: full collections no longer walk the loaded process."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, "-c", _SETTLE_SCRIPT], capture_output=True, text=True, timeout=120, env=env, check=True
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["before"] == 0
+    assert result["frozen"] > 200_000  # the junk (200,000 lists) and everything imported
+    assert result["again"] is False  # once per process: frozen objects are never collected
+    assert result["tracked"] < 50_000  # a full collection now sees only what was made since

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facetory_cam.daemon.commands import Command, ControlState, SetSource
+from facetory_cam.daemon.memory import settle_heap
 from facetory_cam.daemon.ratelimit import RateLimitedLog
 from facetory_cam.daemon.slot import Closed, Slot
 from facetory_cam.daemon.stats import PipelineStats
@@ -93,6 +94,7 @@ class Processor:
         # doubles when both stages are heavy (a crowd); a frame's own latency stays the same.
         self._mid: Slot[_Work] | None = Slot(lossless=True) if split else None
         self._inflight = 0  # rounds handed to the second stage and not yet sent
+        self._settled = False  # whether the heap was settled after the first round (see memory.py)
         self._count_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, name="processing", daemon=True)]
         if split:
@@ -231,6 +233,9 @@ class Processor:
                         return
             except Closed:
                 continue
+        if not self._settled:  # the first round is out: modules are imported, models open, buffers made
+            self._settled = True
+            settle_heap()
 
     def _time(self, frame: Frame) -> float:
         return frame.seq / self.media_fps if self.media_fps else frame.t_capture
