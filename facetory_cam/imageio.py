@@ -6,6 +6,7 @@ any pixel is allocated; EXIF orientation is applied so phone photos are upright.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -92,3 +93,10 @@ def describe_format(data: bytes) -> str:
     if len(data) >= 12 and data[4:8] == b"ftyp":
         return "an HEIF/AVIF or video file"
     return "not a JPEG, PNG or WebP image"
+
+
+def encode_png(image: Image.Image, *, compress_level: int = 3) -> bytes:
+    """PNG bytes of ``image`` with no metadata chunks."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()

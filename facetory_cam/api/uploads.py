@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from facetory_cam.imageio import describe_format, sniff_format
+from facetory_cam.imageio import describe_format, encode_png, sniff_format
 
 __all__ = [
     "FORMATS",
@@ -130,13 +130,6 @@ def decode_image(
     if max_side is not None and max(clean.size) > max_side:
         clean.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return SafeImage(image=clean, format=fmt, size=upright, sha256=hashlib.sha256(data).hexdigest())
-
-
-def encode_png(image: Image.Image, *, compress_level: int = 3) -> bytes:
-    """PNG bytes of ``image`` with no metadata chunks."""
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=compress_level)
-    return buf.getvalue()
 
 
 @dataclass(frozen=True)

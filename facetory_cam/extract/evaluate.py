@@ -41,6 +41,7 @@ from facetory_cam.extract.eyes import band_strength, eye_bands
 from facetory_cam.extract.forward import hex_of_lab, lab_of, rgb_of_lab
 from facetory_cam.extract.lips import lip_stats
 from facetory_cam.extract.view import face_size_of, make_view
+from facetory_cam.imageio import encode_png
 from facetory_cam.looks.renderer import LookRenderer
 from facetory_cam.looks.schema import Blush, Eyeshadow, Layers, Lipstick, Look
 from facetory_cam.vision.masks import face_region_masks
@@ -80,9 +81,7 @@ def _load(path: Path) -> np.ndarray:
 
 
 def _png(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "PNG", compress_level=1)
-    return buf.getvalue()
+    return encode_png(Image.fromarray(image), compress_level=1)
 
 
 def _random_colour(
